@@ -1,0 +1,116 @@
+"""The job: `job.json`'s top-level schema, and the validated, immutable view every stage reads.
+
+Each stage declares its own options beside its code (`functions/<stage>/options.py`); the
+orchestrator's registry hands them to `validate_job`, which is the single entry point for turning a
+user's JSON into a `Job`.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from emcore.schema import ConfigError, Field, Section
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+def _check_pattern(value: str) -> str | None:
+    try:
+        value % 0
+    except (TypeError, ValueError):
+        return f"must contain one integer placeholder such as %05d, got {value!r}"
+    if value % 0 == value % 1:
+        return f"must contain an integer placeholder such as %05d, got {value!r}"
+    return None
+
+
+JOB_FIELDS = (
+    Field("id", "str", doc="Job name: letters, digits, '.', '_' or '-'.",
+          check=lambda v: None if _ID.match(v) else f"must match {_ID.pattern}, got {v!r}"),
+    Field("dest", "url", doc="Job root: every output and all job state live under it."),
+    Field("source", "url", None, nullable=True,
+          doc="Where the raw PNG sections are. Needed by the image stages (align, pyramid)."),
+    Field("image", "str", "img%05d.png", check=_check_pattern,
+          doc="Section file name pattern below `source`, printf-style with the z index."),
+    Field("minz", "int", 0, minimum=0, doc="First section index (inclusive)."),
+    Field("maxz", "int", None, nullable=True, minimum=0, doc="Last section index (inclusive)."),
+    Field("resolution", "number3", [8, 8, 8], minimum=1e-9, doc="Voxel size in nanometres [x, y, z]."),
+    Field("voxel_offset", "int3", [0, 0, 0],
+          doc="Position of the first voxel in the volume, in voxels; must be divisible by every scale's downsampling factor."),
+    Field("workers", "int", None, nullable=True, minimum=1,
+          doc="Local backend: worker processes (default: all cores)."),
+    Field("attempts", "int", 3, minimum=1, maximum=100,
+          doc="Deliveries of a task before it is dead-lettered and reported failed."),
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    config: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return self.config["id"]
+
+    @property
+    def dest(self) -> str:
+        return self.config["dest"]
+
+    @property
+    def source(self) -> str | None:
+        return self.config["source"]
+
+    @property
+    def z_range(self) -> range:
+        return range(self.config["minz"], self.config["maxz"] + 1)
+
+    @property
+    def resolution(self) -> list[float]:
+        return self.config["resolution"]
+
+    @property
+    def voxel_offset(self) -> list[int]:
+        return self.config["voxel_offset"]
+
+    def section_name(self, z: int) -> str:
+        return self.config["image"] % z
+
+    def stage(self, name: str) -> dict[str, Any] | None:
+        """The stage's validated options, or None if the job does not run it."""
+        return self.config["stages"].get(name)
+
+    def to_json(self) -> str:
+        return json.dumps(self.config, indent=2, sort_keys=True) + "\n"
+
+
+def job_section(stage_sections: tuple[Section, ...]) -> Section:
+    stages = Section("stages", "Stages to run; an absent stage does not run, `{}` runs it with defaults.",
+                     fields=(), sections=stage_sections)
+    return Section("", "The job description.", fields=JOB_FIELDS, sections=(stages,))
+
+
+def validate_job(raw: Any, stage_sections: tuple[Section, ...]) -> Job:
+    """Validate a parsed job.json; raises ConfigError naming the offending field."""
+    config = job_section(stage_sections).validate(raw)
+    config.setdefault("stages", {})
+    image_stages = [s for s in ("align", "pyramid", "seamless") if s in config["stages"]]
+    if image_stages:
+        if config["source"] is None:
+            raise ConfigError("source", f"is required by stage {image_stages[0]!r}")
+        if config["maxz"] is None:
+            raise ConfigError("maxz", f"is required by stage {image_stages[0]!r}")
+    if config["maxz"] is not None and config["maxz"] < config["minz"]:
+        raise ConfigError("maxz", f"must be >= minz ({config['minz']}), got {config['maxz']}")
+    if not config["stages"]:
+        raise ConfigError("stages", "names no stage: nothing to run")
+    return Job(config)
+
+
+def parse_job_text(text: str, stage_sections: tuple[Section, ...], origin: str = "job.json") -> Job:
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError("", f"{origin} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    return validate_job(raw, stage_sections)

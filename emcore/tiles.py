@@ -1,0 +1,40 @@
+"""The rendered stack: the contract between the render wave (align stage) and the pyramid.
+
+Render writes each section, warped into the global frame, as one z-slice of an unsharded raw
+precomputed volume under `<dest>/tiles/`, chunked [tile_x, tile_y, 1] so a section is written in
+one piece by one task. The pyramid reads blocks of it. It is temporary: deleting `tiles/` after the
+pyramid only costs a re-render if the job is re-run.
+"""
+from __future__ import annotations
+
+import json
+
+from emcore.storage import NotFound, Storage
+from emcore.volume import open_scale, scale_info, volume_info, write_info, Scale
+
+PREFIX = "tiles"
+
+
+def tiles_url(store: Storage) -> str:
+    return store.url + PREFIX + "/"
+
+
+def tile_shape(width: int, height: int, tile: list[int]) -> list[int]:
+    return [min(width, tile[0]), min(height, tile[1]), 1]
+
+
+def write_tiles_info(store: Storage, size, dtype: str, resolution, voxel_offset, tile) -> None:
+    scale = Scale(0, tuple(size), tuple(resolution), tuple(voxel_offset), (1, 1, 1), (1, 1, 1))
+    info = volume_info("image", dtype, [scale_info(scale, tile_shape(size[0], size[1], tile), "raw", None)])
+    write_info(store, PREFIX, info)
+
+
+def read_tiles_info(store: Storage) -> dict | None:
+    try:
+        return json.loads(store.read(f"{PREFIX}/info"))
+    except NotFound:
+        return None
+
+
+def open_tiles(store: Storage, read_only: bool = False):
+    return open_scale(tiles_url(store), 0, read_only=read_only)

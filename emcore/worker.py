@@ -1,0 +1,52 @@
+"""Running one task message: the code every entry point (local process, Cloud Run, Lambda) shares.
+
+Delivery is at-least-once everywhere, so a task first checks its marker: if it exists the task is
+already done and the delivery is acknowledged without work. Outputs are written before the marker,
+so a marker always means "outputs complete"; a crash between the two only repeats the task, which
+rewrites the same bytes.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import socket
+import time
+from typing import Any
+
+from emcore.job import Job
+from emcore.protocol import JOB_KEY, TaskMessage, dumps, marker_key
+from emcore.stage import Stage, TaskContext
+from emcore.storage import NotFound, Storage, open_storage
+
+
+@functools.lru_cache(maxsize=16)
+def _job_at(root: str) -> tuple[Storage, Job]:
+    store = open_storage(root)
+    try:
+        config = json.loads(store.read(JOB_KEY))
+    except NotFound:
+        raise RuntimeError(f"{root}{JOB_KEY} does not exist: the job was never started or its root was deleted") from None
+    # The stored config was validated (defaults filled in) before it was written.
+    return store, Job(config)
+
+
+def execute(message: TaskMessage, stage: Stage) -> dict[str, Any]:
+    """Run the task unless its marker exists; returns the marker's content."""
+    store, job = _job_at(message.root)
+    key = marker_key(message.wave_id, message.task)
+    if store.exists(key):
+        return {"task": message.task, "duplicate": True}
+    started = time.time()
+    ctx = TaskContext(job=job, store=store, stage=message.stage, wave=message.wave, task=message.task)
+    summary = stage.run(ctx, message.params)
+    marker = {
+        "task": message.task,
+        "worker": f"{socket.gethostname()}:{os.getpid()}",
+        "started": round(started, 3),
+        "seconds": round(time.time() - started, 3),
+        "attempt": message.attempt,
+        "summary": summary,
+    }
+    store.create(key, dumps(marker))
+    return marker

@@ -1,0 +1,32 @@
+"""Options of the `pyramid` stage (`stages.pyramid` in job.json)."""
+from emcore.schema import Field, Section
+
+
+def _check(options: dict) -> tuple[str, str] | None:
+    for d, (b, c) in enumerate(zip(options["block"], options["chunk"])):
+        ratio = b // c
+        if b % c or ratio < 2 or ratio & (ratio - 1):
+            return "block", f"block[{d}] ({b}) must be chunk[{d}] ({c}) times a power of two, at least 2"
+    window = options["window"]
+    if window is not None and not 0 <= window[0] < window[1] <= 65535:
+        return "window", f"must be [low, high] with 0 <= low < high <= 65535, got {window}"
+    return None
+
+
+OPTIONS = Section(
+    "pyramid",
+    "Multi-scale Neuroglancer precomputed image volume under `<dest>/image/`, sharded so that each "
+    "task owns whole shards; scales continue until one chunk holds the whole volume.",
+    fields=(
+        Field("block", "int3", [1024, 1024, 1024], minimum=2,
+              doc="Voxels one task owns and writes at every scale; chunk times a power of two."),
+        Field("chunk", "int3", [64, 64, 64], minimum=1, doc="Chunk shape of every scale, in voxels."),
+        Field("encoding", "choice", "jpeg", choices=("jpeg", "raw"),
+              doc="Encoding of `image/`: jpeg for viewing (16-bit data is windowed to 8 bits), or lossless raw."),
+        Field("jpeg_quality", "int", 90, minimum=1, maximum=100, doc="JPEG quality."),
+        Field("raw", "bool", False, doc="Also write a lossless copy in the source's sample type under `image_raw/`."),
+        Field("window", "int2", None, nullable=True,
+              doc="16-bit data only: [low, high] sample values mapped to 0 and 255 in the JPEG layer (default: the full 16-bit range)."),
+    ),
+    check=_check,
+)

@@ -1,0 +1,26 @@
+"""`emctl retry JOB`: re-run only the failed tasks, then carry the job on to its end."""
+from __future__ import annotations
+
+import sys
+
+from orchestrator.cli.common import UserError, add_job_argument, add_workers_option, is_local_job, job_root, user_errors
+
+
+def register(sub) -> None:
+    p = sub.add_parser("retry", help="re-run a job's failed tasks and continue it")
+    add_job_argument(p)
+    add_workers_option(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=run)
+
+
+@user_errors
+def run(args) -> int:
+    from orchestrator.cli.start import run_local
+    from orchestrator.engine import read_job
+    store = job_root(args.job)
+    job = read_job(store)
+    if not is_local_job(job):
+        raise UserError("cloud jobs are retried by the cloud backend, which this installation does not provide yet")
+    print(f"retrying the failed tasks of job {job.id!r}", file=sys.stderr)
+    return run_local(job, store, args.workers, "retry", quiet=args.quiet)

@@ -1,0 +1,68 @@
+"""Hierarchical completion counting: is an N-task wave done, in O(N) storage operations in total.
+
+Task markers sit FANOUT to a directory (level-0 groups). When a task's marker is written, whoever
+handles that event lists the task's group: one page, at most FANOUT keys. The handler that sees
+the group full creates the group's closure object in the level-1 directory (create-only, so one
+handler wins even when several see it full) and then lists that directory; and so on up the levels
+until a single group spans the wave, whose closure is the wave's `done`.
+
+Cost: every marker event lists one page (N lists); each closed group adds one create and one list
+at the next level (N/FANOUT, N/FANOUT^2, ...). Total below N * (1 + 2/(FANOUT-1)) lists and creates,
+beyond the tasks' own marker writes. A handler lists only after its own marker exists, and listings
+are strongly consistent, so the last marker's handler always sees its group complete.
+"""
+from __future__ import annotations
+
+from emcore.protocol import FANOUT, done_key, group_prefix, marker_prefix
+from emcore.storage import Storage
+
+
+def levels(count: int) -> int:
+    """Number of grouping levels: the smallest L with FANOUT**L >= count (at least 1)."""
+    level, span = 1, FANOUT
+    while span < count:
+        level, span = level + 1, span * FANOUT
+    return level
+
+
+def members(count: int, level: int, group: int) -> int:
+    """How many children the `group`-th group of `level` has (level 0 groups hold tasks)."""
+    child_span = FANOUT ** level
+    first = group * FANOUT * child_span
+    last = min(count, first + FANOUT * child_span)
+    return -(-(last - first) // child_span)
+
+
+def _child_dir(wid: str, level: int, group: int) -> str:
+    return f"{marker_prefix(wid)}{group}/" if level == 0 else group_prefix(wid, level, group)
+
+
+def record_done(store: Storage, wid: str, count: int, task: int, done_payload: bytes = b"") -> bool:
+    """Called once a task's marker exists. Returns True when this call closed the whole wave."""
+    top = levels(count)
+    index = task
+    for level in range(top):
+        group = index // FANOUT
+        present = sum(1 for _ in store.list(_child_dir(wid, level, group), page_size=FANOUT + 1))
+        if present < members(count, level, group):
+            return False
+        if level == top - 1:
+            return store.create(done_key(wid), done_payload)
+        if not store.create(f"{group_prefix(wid, level + 1, group // FANOUT)}{group}", b""):
+            return False  # another handler closed this group and carries on upwards
+        index = group
+    return False
+
+
+def reconcile(store: Storage, wid: str, count: int, done_payload: bytes = b"") -> tuple[set[int], bool]:
+    """After a crash: the finished tasks of a wave, closing any group whose closure was lost.
+    Returns (finished task indices, wave done)."""
+    finished = {int(k.rsplit("/", 1)[-1].split(".")[0]) for k in store.list(marker_prefix(wid))}
+    done = False
+    first_of_group = {}
+    for t in sorted(finished, reverse=True):
+        first_of_group[t // FANOUT] = t
+    # Re-running the closure from one finished task per level-0 group climbs every level.
+    for task in first_of_group.values():
+        done = record_done(store, wid, count, task, done_payload) or done
+    return finished, done or store.exists(done_key(wid))

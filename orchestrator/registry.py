@@ -1,0 +1,78 @@
+"""The stages the orchestrator knows, in the order a job runs them.
+
+Each stage package declares its options (`options.OPTIONS`, a schema Section) and its behaviour
+(`stage.STAGE`). Options are imported eagerly (they are tiny and needed to validate any job);
+stage code lazily, so `emctl validate` does not load OpenCV or TensorStore.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+
+from emcore.job import Job, parse_job_text, validate_job
+from emcore.schema import Section
+from emcore.stage import Stage
+
+STAGE_PACKAGES = {
+    "align": "functions.align",
+    "pyramid": "functions.pyramid",
+    "cc": "functions.cc",
+    "mesh": "functions.mesh",
+}
+STAGE_ORDER = tuple(STAGE_PACKAGES)
+
+
+def _has_module(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+@functools.cache
+def option_sections() -> tuple[Section, ...]:
+    sections = []
+    for package in STAGE_PACKAGES.values():
+        if _has_module(f"{package}.options"):
+            sections.append(importlib.import_module(f"{package}.options").OPTIONS)
+    return tuple(sections)
+
+
+@functools.cache
+def get_stage(name: str) -> Stage:
+    try:
+        package = STAGE_PACKAGES[name]
+    except KeyError:
+        raise ValueError(f"unknown stage {name!r}; known: {', '.join(STAGE_ORDER)}") from None
+    return importlib.import_module(f"{package}.stage").STAGE
+
+
+def job_waves(job: Job, store) -> list[tuple[str, str]]:
+    """Every (stage, wave) of the job, in execution order."""
+    waves = []
+    for name in STAGE_ORDER:
+        if not _has_module(f"{STAGE_PACKAGES[name]}.stage"):
+            if job.stage(name) is not None:
+                raise ValueError(f"stage {name!r} is not available in this installation")
+            continue
+        waves.extend((name, w) for w in get_stage(name).waves(job, store))
+    return waves
+
+
+def load_job(raw: dict) -> Job:
+    return validate_job(raw, option_sections())
+
+
+def load_job_text(text: str, origin: str = "job.json") -> Job:
+    return parse_job_text(text, option_sections(), origin)
+
+
+def load_job_file(path: str) -> Job:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise FileNotFoundError(f"cannot read config {path}: {e.strerror}") from None
+    return load_job_text(text, origin=path)
+
+
+def job_json(job: Job) -> dict:
+    return json.loads(job.to_json())

@@ -1,0 +1,158 @@
+"""A local HTTP server that shows a job in Neuroglancer, with nothing made public.
+
+It serves the Neuroglancer client shipped in the `neuroglancer` wheel under `/v/x/` (the client
+insists on a `/v/<token>/` path) and the job root under `/data/`, read through the job's Storage,
+so a job on a private bucket is viewed with the user's own credentials. Range requests (sharded
+volumes need them) and CORS are supported.
+"""
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+import re
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from emcore.storage import FileStorage, NotFound, Storage
+
+CLIENT_PREFIX = "/v/x/"
+DATA_PREFIX = "/data/"
+_RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
+
+
+def client_dir() -> str:
+    import neuroglancer
+    return os.path.join(os.path.dirname(neuroglancer.__file__), "static", "client")
+
+
+def _handler(store: Storage, static: str):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def _cors(self):
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Access-Control-Allow-Headers", "Range")
+            self.send_header("Access-Control-Expose-Headers", "Content-Range, Content-Length")
+
+        def do_OPTIONS(self):
+            self.send_response(204)
+            self._cors()
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self):
+            path = urllib.parse.urlparse(self.path).path
+            if path.startswith(DATA_PREFIX):
+                self._serve_object(urllib.parse.unquote(path[len(DATA_PREFIX):]))
+            elif path.startswith(CLIENT_PREFIX):
+                self._serve_client(path[len(CLIENT_PREFIX):] or "index.html")
+            else:
+                self._send(404, b"not found")
+
+        def _serve_client(self, name: str):
+            full = os.path.normpath(os.path.join(static, name))
+            if not full.startswith(static) or not os.path.isfile(full):
+                return self._send(404, b"not found")
+            with open(full, "rb") as f:
+                self._send(200, f.read(), mimetypes.guess_type(full)[0] or "application/octet-stream")
+
+        def _serve_object(self, key: str):
+            if ".." in key.split("/"):
+                return self._send(404, b"not found")
+            match = _RANGE.match(self.headers.get("Range", ""))
+            try:
+                if match is None:
+                    return self._send(200, store.read(key), _content_type(key))
+                total = _size(store, key)
+                start = int(match.group(1))
+                end = int(match.group(2)) + 1 if match.group(2) else total
+                body = store.read_range(key, start, end)
+            except NotFound:
+                return self._send(404, b"not found")
+            self._send(206, body, _content_type(key),
+                       content_range=f"bytes {start}-{start + len(body) - 1}/{total if total is not None else '*'}")
+
+        def _send(self, code: int, body: bytes, ctype: str = "text/plain", content_range: str | None = None):
+            self.send_response(code)
+            self._cors()
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            if content_range:
+                self.send_header("Content-Range", content_range)
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
+
+
+def _content_type(key: str) -> str:
+    return "application/json" if key.endswith("info") or key.endswith(".json") else "application/octet-stream"
+
+
+def _size(store: Storage, key: str) -> int | None:
+    if isinstance(store, FileStorage):
+        try:
+            return os.path.getsize(store._path(key))
+        except OSError:
+            raise NotFound(key) from None
+    return None
+
+
+def layers_of(store: Storage, base_url: str) -> list[dict]:
+    """Neuroglancer layers for the volumes present in the job root."""
+    layers = []
+    for name, kind in (("image", "image"), ("segmentation", "segmentation")):
+        try:
+            info = json.loads(store.read(f"{name}/info"))
+        except NotFound:
+            continue
+        layer = {"type": kind, "source": f"precomputed://{base_url}{DATA_PREFIX}{name}", "name": name}
+        if kind == "image" and info["data_type"] == "uint8":
+            layer["shader"] = "#uicontrol invlerp normalized\nvoid main() { emitGrayscale(normalized()); }"
+        layers.append(layer)
+    return layers
+
+
+def viewer_state(store: Storage, base_url: str, layout: str = "4panel") -> dict:
+    layers = layers_of(store, base_url)
+    state: dict = {"layers": layers, "layout": layout}
+    try:
+        info = json.loads(store.read(f"{layers[0]['name']}/info"))
+        s0 = info["scales"][0]
+        state["dimensions"] = {axis: [r * 1e-9, "m"] for axis, r in zip("xyz", s0["resolution"])}
+        state["position"] = [o + n / 2 for o, n in zip(s0["voxel_offset"], s0["size"])]
+        state["crossSectionScale"] = max(s0["size"][:2]) / 800
+    except (IndexError, NotFound):
+        pass
+    return state
+
+
+def viewer_url(base_url: str, state: dict) -> str:
+    return f"{base_url}{CLIENT_PREFIX}#!" + urllib.parse.quote(json.dumps(state, separators=(",", ":")))
+
+
+class ViewerServer:
+    def __init__(self, store: Storage, host: str = "127.0.0.1", port: int = 0):
+        self.store = store
+        self.httpd = ThreadingHTTPServer((host, port), _handler(store, client_dir()))
+        self.httpd.daemon_threads = True
+        self.base_url = f"http://{host}:{self.httpd.server_address[1]}"
+
+    def url(self, layout: str = "4panel") -> str:
+        return viewer_url(self.base_url, viewer_state(self.store, self.base_url, layout))
+
+    def start_background(self) -> "ViewerServer":
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
