@@ -22,6 +22,19 @@ STAGE_PACKAGES = {
 }
 STAGE_ORDER = tuple(STAGE_PACKAGES)
 
+# Stages added at run time (plugins, and the engine's own tests), run after the built-in ones.
+_EXTRA: dict[str, tuple[Stage, Section]] = {}
+
+
+def register_stage(stage: Stage, options: Section) -> None:
+    _EXTRA[stage.name] = (stage, options)
+    option_sections.cache_clear()
+
+
+def unregister_stage(name: str) -> None:
+    _EXTRA.pop(name, None)
+    option_sections.cache_clear()
+
 
 def _has_module(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
@@ -33,11 +46,17 @@ def option_sections() -> tuple[Section, ...]:
     for package in STAGE_PACKAGES.values():
         if _has_module(f"{package}.options"):
             sections.append(importlib.import_module(f"{package}.options").OPTIONS)
-    return tuple(sections)
+    return tuple(sections) + tuple(options for _, options in _EXTRA.values())
+
+
+def get_stage(name: str) -> Stage:
+    if name in _EXTRA:
+        return _EXTRA[name][0]
+    return _builtin_stage(name)
 
 
 @functools.cache
-def get_stage(name: str) -> Stage:
+def _builtin_stage(name: str) -> Stage:
     try:
         package = STAGE_PACKAGES[name]
     except KeyError:
@@ -54,6 +73,8 @@ def job_waves(job: Job, store) -> list[tuple[str, str]]:
                 raise ValueError(f"stage {name!r} is not available in this installation")
             continue
         waves.extend((name, w) for w in get_stage(name).waves(job, store))
+    for name, (stage, _) in _EXTRA.items():
+        waves.extend((name, w) for w in stage.waves(job, store))
     return waves
 
 

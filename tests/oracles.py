@@ -1,0 +1,37 @@
+"""Independent references the tests compare against: plain numpy, written for clarity, not speed."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def mean_downsample(volume: np.ndarray, factor) -> np.ndarray:
+    """Mean over factor-sized windows of an (x, y, z) array; windows cut by the edge average the
+    voxels they hold; rounded half to even, like numpy.rint."""
+    out_shape = [-(-n // f) for n, f in zip(volume.shape, factor)]
+    padded_shape = [o * f for o, f in zip(out_shape, factor)]
+    sums = np.zeros(padded_shape, np.float64)
+    counts = np.zeros(padded_shape, np.float64)
+    sel = tuple(slice(0, n) for n in volume.shape)
+    sums[sel] = volume
+    counts[sel] = 1
+    shape = [out_shape[0], factor[0], out_shape[1], factor[1], out_shape[2], factor[2]]
+    total = sums.reshape(shape).sum(axis=(1, 3, 5))
+    count = counts.reshape(shape).sum(axis=(1, 3, 5))
+    return np.rint(total / count).astype(volume.dtype)
+
+
+def compressed_morton(position, grid) -> int:
+    """The chunk id of a chunk grid position, by the precomputed spec's definition."""
+    bits = [max(0, int(np.ceil(np.log2(g)))) if g > 1 else 0 for g in grid]
+    code, out_bit = 0, 0
+    for level in range(max(bits)):
+        for axis in range(3):
+            if level < bits[axis]:
+                code |= ((position[axis] >> level) & 1) << out_bit
+                out_bit += 1
+    return code
+
+
+def shard_of(chunk_id: int, sharding: dict) -> int:
+    hashed = chunk_id >> sharding["preshift_bits"]  # identity hash
+    return (hashed >> sharding["minishard_bits"]) & ((1 << sharding["shard_bits"]) - 1)
