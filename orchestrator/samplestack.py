@@ -40,8 +40,12 @@ def section_images(size: int, sections: int, seed: int = 0, bits: int = 8):
         yield out.astype(np.uint8 if bits == 8 else np.uint16)
 
 
-def random_affines(sections: int, seed: int, shift: float = 12.0, angle_deg: float = 1.0, scale: float = 0.01):
-    """Known displacements per section: 2x3 matrices taking true (x, y) to section (x, y)."""
+def random_affines(sections: int, seed: int, shift: float = 12.0, angle_deg: float = 1.0, scale: float = 0.01,
+                   anisotropy: float = 0.0, shear_deg: float = 0.0):
+    """Known displacements per section: 2x3 matrices taking true (x, y) to section (x, y), about
+    the origin (see `centred`). Rotation, isotropic scale and shift as before; `anisotropy` (a
+    relative scale difference between x and y) and `shear_deg` make the displacement a general
+    affine, as sections cut and imaged on a real microscope are."""
     rng = np.random.default_rng(seed + 1)
     out = []
     for _ in range(sections):
@@ -50,23 +54,122 @@ def random_affines(sections: int, seed: int, shift: float = 12.0, angle_deg: flo
         m = np.array([[s * np.cos(a), -s * np.sin(a), rng.uniform(-shift, shift)],
                       [s * np.sin(a), s * np.cos(a), rng.uniform(-shift, shift)]])
         out.append(m)
+    if anisotropy or shear_deg:
+        # Drawn after the rigid part so that the stacks above keep their displacements.
+        for m in out:
+            k = 1 + rng.uniform(-anisotropy, anisotropy)
+            h = np.tan(np.deg2rad(rng.uniform(-shear_deg, shear_deg)))
+            m[:, :2] = m[:, :2] @ np.array([[k, h], [0.0, 1.0 / k]])
     return out
+
+
+def centred(matrix: np.ndarray, size: int) -> np.ndarray:
+    """The same displacement taken about the section centre instead of the origin, so that the
+    tissue stays in the field of view."""
+    m = np.array(matrix, np.float64)
+    c = np.array([size / 2, size / 2])
+    m[:, 2] += c - m[:, :2] @ c
+    return m
+
+
+# -- EM-like tissue for the misaligned sample -----------------------------------------------------
+# Structures have absolute sizes in pixels (as at a fixed nm/pixel), so a large section holds many
+# cells rather than a few large ones: feature density, and thus alignment, behaves the same at
+# 256 and 8192 pixels. Each component changes along z at its own rate (vesicles within a few
+# sections, cells over dozens), which is what lets a section match its neighbour at z+1 better
+# than at z+2.
+
+#           (feature size px, sections per key frame, weight)
+_TISSUE = {"cells": (70.0, 40), "organelles": (26.0, 16), "vesicles": (6.0, 6), "texture": (3.0, 4)}
+
+
+class _Field:
+    """Gaussian noise of one feature size, continuous in z: key frames every `period` sections,
+    blended with cos/sin weights (which keeps the variance constant between key frames)."""
+
+    def __init__(self, rng, extent: int, feature: float, period: int, sections: int):
+        import cv2
+        self.lo = int(np.ceil(extent / feature)) + 4
+        self.extent, self.period = extent, period
+        keys = sections // period + 2
+        self.keys = []
+        for _ in range(keys):
+            k = cv2.GaussianBlur(rng.standard_normal((self.lo, self.lo)).astype(np.float32), (0, 0), 0.8)
+            self.keys.append(k / k.std())
+
+    def at(self, z: int) -> np.ndarray:
+        import cv2
+        j, t = divmod(z, self.period)
+        w = 0.5 * np.pi * t / self.period
+        lo = np.cos(w) * self.keys[j] + np.sin(w) * self.keys[j + 1]
+        # Upsample the central part of the key grid (its border is blurred against nothing).
+        scale = (self.lo - 4) / self.extent
+        m = np.array([[scale, 0, 2.0], [0, scale, 2.0]])
+        return cv2.warpAffine(lo, m, (self.extent, self.extent), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REFLECT)
+
+
+def tissue_sections(extent: int, sections: int, seed: int = 0, bits: int = 8):
+    """EM-like sections (extent x extent, float32 in [0, 1]): membranes bounding cells, dark
+    organelles, dense small vesicles, fine texture and shot-like grain."""
+    rng = np.random.default_rng(seed)
+    fields = {name: _Field(rng, extent, f, p, sections) for name, (f, p) in _TISSUE.items()}
+    for z in range(sections):
+        cells = fields["cells"].at(z)
+        image = np.sin(cells * 2.5)
+        np.square(image, out=image)
+        image *= -1 / 0.02
+        np.exp(image, out=image)                       # membranes: thin dark level sets
+        image *= -0.42
+        image += 0.74
+        spots = fields["organelles"].at(z)
+        image -= 0.22 * np.clip((spots - 1.2) * 2.5, 0, 1)
+        spots = fields["vesicles"].at(z)
+        image -= 0.30 * np.clip((spots - 1.5) * 2.0, 0, 1)
+        image += 0.04 * fields["texture"].at(z)
+        image += rng.normal(0, 0.035, image.shape).astype(np.float32)
+        yield image
+
+
+def misaligned_sections(size: int, affines, seed: int = 0, bits: int = 8):
+    """Sections of EM-like tissue, each displaced by its affine (true (x, y) -> section (x, y), as
+    `random_affines(...)` centred). The tissue extends beyond the true frame by a margin larger
+    than any displacement, so sections have no empty borders: a field of view cut from a larger
+    section, as on the microscope."""
+    import cv2
+    reach = max(np.abs(_corner_shift(m, size)).max() for m in affines)
+    pad = int(np.ceil(reach)) + 8
+    top = 255 if bits == 8 else 4095
+    for m, tissue in zip(affines, tissue_sections(size + 2 * pad, len(affines), seed, bits)):
+        # section(p) = tissue(M^-1 p + pad): warp with the inverse map, shifted by the margin.
+        inv = cv2.invertAffineTransform(np.asarray(m, np.float64))
+        inv[:, 2] += pad
+        image = cv2.warpAffine(tissue, inv, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        yield np.clip(image * top, 0, top).astype(np.uint8 if bits == 8 else np.uint16)
+
+
+def _corner_shift(m, size: int) -> np.ndarray:
+    """How far the section's corners come from, in true coordinates."""
+    import cv2
+    inv = cv2.invertAffineTransform(np.asarray(m, np.float64))
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64)
+    return corners @ inv[:, :2].T + inv[:, 2] - corners
 
 
 def write_stack(directory: str, size: int = 1024, sections: int = 64, seed: int = 0, bits: int = 8,
                 pattern: str = "img%05d.png", misalign: bool = False) -> list[str]:
+    """Write the sample as PNG files and `truth.json`. With `misalign`, EM-like tissue displaced by
+    known affines (rotation up to 1 degree, 1% scale, 1% anisotropy, 1 degree shear, 12 px shift);
+    `truth.json["affines"]` holds each section's 2x3 matrix taking true to section pixels."""
     import cv2
     os.makedirs(directory, exist_ok=True)
-    affines = random_affines(sections, seed) if misalign else None
+    if misalign:
+        affines = [centred(m, size) for m in random_affines(sections, seed, anisotropy=0.01, shear_deg=1.0)]
+        images = misaligned_sections(size, affines, seed, bits)
+    else:
+        affines, images = None, section_images(size, sections, seed, bits)
     names = []
-    for z, image in enumerate(section_images(size, sections, seed, bits)):
-        if affines is not None:
-            # Displace about the centre so that the stack stays in frame.
-            c = size / 2
-            m = affines[z].copy()
-            m[:, 2] += np.array([c, c]) - m[:, :2] @ np.array([c, c])
-            affines[z] = m
-            image = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    for z, image in enumerate(images):
         name = pattern % z
         cv2.imwrite(os.path.join(directory, name), image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
         names.append(name)

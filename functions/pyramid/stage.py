@@ -5,16 +5,16 @@ from typing import Any
 
 from emcore import tiles
 from emcore.job import Job
+from emcore.multiscale import Multiscale
 from emcore.stage import TaskContext, TaskError
 from emcore.storage import Storage
-from emcore.volume import offset_problem, open_scale, read_block, scale_info, volume_info, write_block, write_info
-from functions.pyramid.build import downsample_chain, to_uint8
-from functions.pyramid.layout import blocks, scale_sharding, scales_for, wave_layouts
+from emcore.volume import open_scale, read_block, write_info
+from functions.pyramid.window import to_uint8
 
 IMAGE, RAW = "image", "image_raw"
 
 
-class Geometry:
+class Pyramid:
     """The pyramid of a job, derived from the rendered stack's size and the options."""
 
     def __init__(self, job: Job, store: Storage):
@@ -23,23 +23,25 @@ class Geometry:
             raise TaskError("the rendered stack (tiles/info) does not exist yet")
         self.options = job.stage("pyramid")
         self.dtype = info["data_type"]
-        self.size = info["scales"][0]["size"]
-        self.offset = job.voxel_offset
-        self.scales = scales_for(self.size, self.options, job.resolution, self.offset)
-        self.layouts = wave_layouts(self.scales, self.options["chunk"], self.options["block"])
+        self.multiscale = Multiscale(info["scales"][0]["size"], job.resolution, job.voxel_offset,
+                                     self.options["chunk"], self.options["block"])
+        self.jpeg = self.options["encoding"] == "jpeg"
+        self.with_raw = self.options["raw"] and self.jpeg
 
     def infos(self) -> dict[str, dict]:
-        o = self.options
-        sharding = scale_sharding(self.scales, self.layouts, o["chunk"], o["block"])
-        jpeg = o["encoding"] == "jpeg"
-        layers = {IMAGE: ("jpeg" if jpeg else "raw", "uint8" if jpeg else self.dtype)}
-        if o["raw"] and jpeg:
-            layers[RAW] = ("raw", self.dtype)
-        return {
-            name: volume_info("image", dtype, [
-                scale_info(s, o["chunk"], encoding, sharding[s.index], o["jpeg_quality"]) for s in self.scales])
-            for name, (encoding, dtype) in layers.items()
-        }
+        o, ms = self.options, self.multiscale
+        out = {IMAGE: ms.info("image", "uint8", "jpeg", o["jpeg_quality"]) if self.jpeg
+               else ms.info("image", self.dtype, "raw")}
+        if self.with_raw:
+            out[RAW] = ms.info("image", self.dtype, "raw")
+        return out
+
+    def layers(self, root: str) -> list[tuple[str, Any]]:
+        window = self.options["window"]
+        out = [(root + IMAGE + "/", (lambda a: to_uint8(a, window)) if self.jpeg else (lambda a: a))]
+        if self.with_raw:
+            out.append((root + RAW + "/", lambda a: a))
+        return out
 
 
 class PyramidStage:
@@ -50,51 +52,31 @@ class PyramidStage:
             return []
         if tiles.read_tiles_info(store) is None:
             return ["0"]  # provisional: the depth is known once the render wave has planned
-        return [str(w.index) for w in Geometry(job, store).layouts]
+        return [str(w.index) for w in Pyramid(job, store).multiscale.layouts]
 
     def plan(self, job: Job, wave: str, store: Storage) -> list[dict[str, Any]]:
-        geo = Geometry(job, store)
-        layout = geo.layouts[int(wave)]
-        if layout.base is None:
-            problem = offset_problem(geo.scales)
+        pyramid = Pyramid(job, store)
+        if wave == "0":
+            problem = pyramid.multiscale.problem()
             if problem:
                 raise TaskError(problem)
-            for name, info in geo.infos().items():
+            for name, info in pyramid.infos().items():
                 write_info(store, name, info)
-        base_size = geo.size if layout.base is None else geo.scales[layout.base].size
-        return [{"lo": lo, "hi": hi} for lo, hi in blocks(base_size, geo.options["block"])]
+        return pyramid.multiscale.wave_blocks(int(wave))
 
     def run(self, ctx: TaskContext, params: dict[str, Any]) -> dict[str, Any]:
-        geo = Geometry(ctx.job, ctx.store)
-        layout = geo.layouts[int(ctx.wave)]
-        lo, hi = params["lo"], params["hi"]
-        has_raw = RAW in geo.infos()
-        if layout.base is None:
+        pyramid = Pyramid(ctx.job, ctx.store)
+        wave = int(ctx.wave)
+        base, lo, hi = pyramid.multiscale.input_box(wave, params["lo"], params["hi"])
+        if base is None:
             source = tiles.open_tiles(ctx.store, read_only=True)
-            base_scale = geo.scales[0]
-            base_factor = (1, 1, 1)
         else:
-            base_scale = geo.scales[layout.base]
-            base_factor = base_scale.factor
             # Read the lossless copy when there is one, so JPEG error does not compound upwards.
-            source = open_scale(ctx.store.url + (RAW if has_raw else IMAGE) + "/", layout.base, read_only=True)
-        origin = base_scale.voxel_offset
-        data = read_block(source, [o + a for o, a in zip(origin, lo)], [o + b for o, b in zip(origin, hi)])
-        targets = list(layout.scales)
-        steps = [geo.scales[i].step for i in targets if i != 0]
-        levels = ([data] if targets[0] == 0 else []) + downsample_chain(data, steps)
-        for index, array in zip(targets, levels):
-            scale = geo.scales[index]
-            relative = [f // b for f, b in zip(scale.factor, base_factor)]
-            at = [o + a // r for o, a, r in zip(scale.voxel_offset, lo, relative)]
-            image = open_scale(ctx.store.url + IMAGE + "/", index)
-            if geo.options["encoding"] == "jpeg":
-                write_block(image, at, to_uint8(array, geo.options["window"]))
-            else:
-                write_block(image, at, array)
-            if has_raw:
-                write_block(open_scale(ctx.store.url + RAW + "/", index), at, array)
-        return {"bytes_in": int(data.nbytes), "scales": targets}
+            layer = RAW if pyramid.with_raw or not pyramid.jpeg else IMAGE
+            source = open_scale(ctx.store.url + layer + "/", base, read_only=True)
+        data = read_block(source, lo, hi)
+        written = pyramid.multiscale.write(wave, params["lo"], data, "mean", pyramid.layers(ctx.store.url))
+        return {"bytes_in": int(data.nbytes), "scales": written}
 
 
 STAGE = PyramidStage()

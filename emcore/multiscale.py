@@ -1,0 +1,110 @@
+"""Multi-scale volumes written block by block: how the scales are cut into waves and blocks (task
+creation), and how one task writes its block at every scale it owns. Shared by the image pyramid
+(mean) and the segmentation (mode).
+
+Wave 0 gives each task one block of full-resolution data; the task writes scale 0 and every scale
+at which its block is still at least one chunk wide. Each later wave takes the last scale written
+as its input and does the same with blocks of the same size in that scale's voxels, so the number
+of scales is never capped and no task ever holds more than one block. Sharding is chosen so that
+every shard lies inside one block (`volume.sharding_for`): no shard is written by two tasks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from emcore.volume import (Scale, downsample, offset_problem, open_scale, pyramid_scales, scale_info,
+                           sharding_for, volume_info, write_block)
+
+
+@dataclass(frozen=True)
+class WaveLayout:
+    index: int
+    base: int | None           # scale read as input; None: full-resolution data from elsewhere
+    scales: tuple[int, ...]    # scales this wave writes
+
+
+def wave_layouts(scales: list[Scale], chunk, block) -> list[WaveLayout]:
+    waves, base, next_scale = [], None, 0
+    while next_scale < len(scales):
+        base_factor = (1, 1, 1) if base is None else scales[base].factor
+        written = []
+        for s in scales[next_scale:]:
+            relative = [f // b for f, b in zip(s.factor, base_factor)]
+            if written and any(bl // r < c for bl, r, c in zip(block, relative, chunk)):
+                break
+            written.append(s.index)
+        waves.append(WaveLayout(len(waves), base, tuple(written)))
+        base, next_scale = written[-1], written[-1] + 1
+    return waves
+
+
+def block_at(scale: Scale, base_factor, block) -> list[int]:
+    """Extent of one block at `scale`, for a wave whose input has `base_factor`."""
+    return [bl * b // f for bl, b, f in zip(block, base_factor, scale.factor)]
+
+
+def blocks(size, block) -> list[tuple[list[int], list[int]]]:
+    """[lo, hi) of each block covering a volume of `size` (coordinates relative to its origin)."""
+    out = []
+    for z in range(0, size[2], block[2]):
+        for y in range(0, size[1], block[1]):
+            for x in range(0, size[0], block[0]):
+                lo = [x, y, z]
+                out.append((lo, [min(a + b, n) for a, b, n in zip(lo, block, size)]))
+    return out
+
+
+class Multiscale:
+    """The scales, waves and per-scale sharding of one volume of `size` voxels at scale 0."""
+
+    def __init__(self, size, resolution, voxel_offset, chunk, block):
+        self.size, self.chunk, self.block = list(size), list(chunk), list(block)
+        self.scales = pyramid_scales(size, resolution, voxel_offset, chunk)
+        self.layouts = wave_layouts(self.scales, chunk, block)
+
+    def problem(self) -> str | None:
+        return offset_problem(self.scales)
+
+    def sharding(self) -> dict[int, dict]:
+        out = {}
+        for w in self.layouts:
+            base_factor = (1, 1, 1) if w.base is None else self.scales[w.base].factor
+            for i in w.scales:
+                out[i] = sharding_for(self.scales[i].size, self.chunk, block_at(self.scales[i], base_factor, self.block))
+        return out
+
+    def info(self, layer_type: str, data_type: str, encoding: str, jpeg_quality: int | None = None, **extra) -> dict:
+        sharding = self.sharding()
+        return volume_info(layer_type, data_type, [
+            scale_info(s, self.chunk, encoding, sharding[s.index], jpeg_quality) for s in self.scales], **extra)
+
+    def wave_blocks(self, wave: int) -> list[dict]:
+        """Task parameters of a wave: one block each, in its input scale's voxels (origin 0)."""
+        layout = self.layouts[wave]
+        size = self.size if layout.base is None else self.scales[layout.base].size
+        return [{"lo": lo, "hi": hi} for lo, hi in blocks(size, self.block)]
+
+    def input_box(self, wave: int, lo, hi) -> tuple[int | None, list[int], list[int]]:
+        """(input scale or None for full-resolution data, lo, hi) in volume coordinates."""
+        base = self.layouts[wave].base
+        origin = self.scales[0 if base is None else base].voxel_offset
+        return base, [o + a for o, a in zip(origin, lo)], [o + b for o, b in zip(origin, hi)]
+
+    def write(self, wave: int, lo, data: np.ndarray, method: str, layers) -> list[int]:
+        """Write `data`, the wave's input block at `lo` (origin-relative), at every scale the wave
+        owns. `layers` is a list of (url, convert) pairs: the same scales go to each layer after
+        `convert` (e.g. the 8-bit view for a JPEG layer). Returns the scales written."""
+        layout = self.layouts[wave]
+        base_factor = (1, 1, 1) if layout.base is None else self.scales[layout.base].factor
+        current = data
+        for index in layout.scales:
+            scale = self.scales[index]
+            if index != 0:
+                current = downsample(current, scale.step, method)
+            relative = [f // b for f, b in zip(scale.factor, base_factor)]
+            at = [o + a // r for o, a, r in zip(scale.voxel_offset, lo, relative)]
+            for url, convert in layers:
+                write_block(open_scale(url, index), at, convert(current))
+        return list(layout.scales)

@@ -1,0 +1,37 @@
+"""`make demo`: write an EM-like sample stack, run the pipeline on it locally, say how to view it."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from orchestrator.cli.main import main as emctl
+from orchestrator.samplestack import write_stack
+
+SIZE, SECTIONS = 1024, 64
+
+
+def main(directory: str) -> int:
+    directory = os.path.abspath(directory)
+    raw = os.path.join(directory, "raw")
+    if not os.path.exists(os.path.join(raw, "truth.json")):
+        print(f"writing a {SIZE}x{SIZE}x{SECTIONS} sample stack to {raw}", file=sys.stderr)
+        write_stack(raw, SIZE, SECTIONS, seed=7)
+    config = {
+        "id": "demo", "source": raw, "image": "img%05d.png", "minz": 0, "maxz": SECTIONS - 1,
+        "dest": os.path.join(directory, "out"), "resolution": [8, 8, 8],
+        "stages": {"pyramid": {}},
+    }
+    path = os.path.join(directory, "job.json")
+    with open(path, "w") as f:
+        json.dump(config, f, indent=2)
+    code = emctl(["start", "--config", path])
+    if code == 0:
+        print(f"\nconfig: {path}\noutput: {config['dest']}\n"
+              f"to look at it in Neuroglancer: {sys.executable} -m orchestrator.cli.main view {config['dest']}"
+              f"   (or `.venv/bin/emctl view {config['dest']}`)")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "demo-data"))

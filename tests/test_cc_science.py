@@ -1,0 +1,225 @@
+"""Oracle tests for the cc stage's science: chunk -> merge -> remap must equal cc3d on the whole
+volume (same connectivity, same size filter), up to relabelling, with identical statistics."""
+from __future__ import annotations
+
+import itertools
+
+import cc3d
+import numpy as np
+import pytest
+
+from functions.cc import codec
+from functions.cc.chunk import label_chunk
+from functions.cc.grid import (chunk_box, chunk_count, chunks_to_read, grid_shape,
+                               merge_groups)
+from functions.cc.merge import combine, finalize, merge_task
+from functions.cc.remap import chunk_mapping, remap_chunk, segment_rows, segments_csv
+from functions.cc.seams import seam_edges
+
+SHAPE = (96, 80, 72)
+
+
+def _link(vol, corner, d, value=1.0):
+    """Two 5-voxel pieces that touch only diagonally across the chunk boundaries at `corner`
+    (an edge when d has two non-zero components, a corner when three)."""
+    c = np.asarray(corner)
+    lo, hi = np.maximum(c - 6, 0), c + 6
+    vol[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = 0
+    p = np.array([ci - 1 if di > 0 else ci if di < 0 else ci + 2 for ci, di in zip(c, d)])
+    q = p + d
+    axis = next(i for i in range(3) if d[i])
+    for start, step in ((p, -d[axis]), (q, d[axis])):
+        for k in range(5):
+            v = start.copy()
+            v[axis] += step * k
+            if all(0 <= x < n for x, n in zip(v, vol.shape)):
+                vol[tuple(v)] = value
+
+
+def make_volume(chunkshape, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    vol = rng.random(SHAPE, dtype=np.float32) * 0.5           # background, some exactly 0.5
+    vol[rng.random(SHAPE) < 0.002] = 0.5
+    vol[rng.random(SHAPE) < 0.04] = 0.9                       # sparse specks: dust, diagonal contacts
+    dense = (slice(20, 50), slice(20, 45), slice(15, 40))     # near-percolating region over corners
+    vol[dense][rng.random(vol[dense].shape) < 0.2] = 0.8
+    grid = np.indices(SHAPE).transpose(1, 2, 3, 0)
+    for _ in range(12):                                        # blobs
+        centre = rng.uniform(0, SHAPE)
+        radius = rng.uniform(2, 8)
+        vol[np.sum((grid - centre) ** 2, axis=-1) < radius ** 2] = 1.0
+    for _ in range(8):                                         # one-voxel snakes with diagonal steps
+        p = rng.integers(0, SHAPE)
+        for _ in range(300):
+            p = np.clip(p + rng.integers(-1, 2, 3), 0, np.array(SHAPE) - 1)
+            vol[tuple(p)] = 0.7
+    g = grid_shape(SHAPE, chunkshape)
+    corners = [np.array([(i + 1) * c for i, c in zip(k, chunkshape)])
+               for k in itertools.product(*(range(n - 1) for n in g))]
+    directions = [(1, 1, 1), (1, -1, 1), (-1, 1, 1), (1, 1, -1), (1, 1, 0), (0, 1, -1), (1, 0, 1),
+                  (-1, 1, 0)]
+    for corner, d in zip(corners, itertools.cycle(directions)):
+        _link(vol, corner, np.array(d))
+    return vol
+
+
+def run_chunked(vol, chunkshape, connectivity, ccthresh, dustthresh, szthresh, tasks):
+    """The stage's waves, with every intermediate passed through the codec as storage would."""
+    g = grid_shape(vol.shape, chunkshape)
+    labels, summaries = {}, {}
+    for c in range(chunk_count(g)):
+        off, shp = chunk_box(c, g, chunkshape, vol.shape)
+        box = tuple(slice(o, o + s) for o, s in zip(off, shp))
+        labels[c], summary = label_chunk(vol[box], off, c, ccthresh=ccthresh,
+                                         connectivity=connectivity, dustthresh=dustthresh)
+        summaries[c] = codec.decode(codec.encode(summary))
+    nummergetasks = 3 if tasks == "tree" else tasks
+    partials = []
+    for group in merge_groups(g, nummergetasks):
+        own, foreign = chunks_to_read(group, g)
+        partial = merge_task(own, {c: summaries[c]["stats"] for c in own},
+                             {c: summaries[c]["faces"] for c in own + foreign}, g, connectivity)
+        partials.append(codec.decode(codec.encode(partial)))
+    if tasks == "tree":                                   # one more level before the root
+        partials = [combine(partials[:2]), partials[2]]
+    mapping, table = finalize(partials, szthresh, dustthresh)
+    out = np.zeros(vol.shape, dtype=np.uint64)
+    for c in range(chunk_count(g)):
+        off, shp = chunk_box(c, g, chunkshape, vol.shape)
+        box = tuple(slice(o, o + s) for o, s in zip(off, shp))
+        out[box] = remap_chunk(labels[c], chunk_mapping(mapping, c))
+    return out, mapping, table
+
+
+def oracle_stats(ref):
+    """Voxels, exact coordinate sums and [lo, hi) boxes per label of a whole-volume labelling."""
+    idx = np.flatnonzero(ref)
+    lab = ref.ravel()[idx]
+    coords = np.stack(np.unravel_index(idx, ref.shape), axis=1).astype(np.int64)
+    order = np.argsort(lab, kind="stable")
+    lab, coords = lab[order], coords[order]
+    starts = np.flatnonzero(np.concatenate([[True], lab[1:] != lab[:-1]]))
+    return {int(k): (int(n), s.tolist(), lo.tolist() + (hi + 1).tolist())
+            for k, n, s, lo, hi in zip(lab[starts], np.diff(np.append(starts, lab.size)),
+                                       np.add.reduceat(coords, starts),
+                                       np.minimum.reduceat(coords, starts),
+                                       np.maximum.reduceat(coords, starts))}
+
+
+def check_against_oracle(vol, out, table, connectivity, ccthresh, threshold):
+    ref = cc3d.connected_components(vol > ccthresh, connectivity=connectivity)
+    ref = cc3d.dust(ref, threshold=threshold, connectivity=connectivity, in_place=False)
+    fg = ref > 0
+    assert np.array_equal(fg, out > 0)
+    pairs = np.unique(np.stack([ref[fg], out[fg]], axis=1), axis=0)
+    n = len(np.unique(ref[fg]))
+    assert len(pairs) == n == len(np.unique(out[fg])) == len(table["ids"]), "not a bijection"
+    assert np.array_equal(np.unique(out[fg]), table["ids"])   # consecutive from 1
+    ref_of = dict(zip(pairs[:, 1].tolist(), pairs[:, 0].tolist()))
+    expected = oracle_stats(ref)
+    for i, voxels, sums, bbox in zip(table["ids"].tolist(), table["voxels"].tolist(),
+                                     table["sums"].tolist(), table["bbox"].tolist()):
+        assert (voxels, sums, bbox) == expected[ref_of[i]]
+    return n
+
+
+CASES = [  # chunkshape, dustthresh, szthresh
+    ((32, 32, 24), 3, 8),       # 80 is not a multiple of 32 either
+    ((20, 28, 17), 9, 4),       # divides no axis; dustthresh above szthresh
+    ((19, 79, 71), 5, 5),       # the last chunk on every axis is one voxel thick
+]
+
+
+@pytest.mark.parametrize("connectivity", [6, 18, 26])
+@pytest.mark.parametrize("chunkshape,dustthresh,szthresh", CASES)
+def test_chunked_equals_whole_volume(connectivity, chunkshape, dustthresh, szthresh):
+    vol = make_volume(chunkshape, seed=connectivity)
+    results = {}
+    for tasks in (1, 3, "tree"):
+        out, mapping, table = run_chunked(vol, chunkshape, connectivity, 0.5, dustthresh,
+                                          szthresh, tasks)
+        n = check_against_oracle(vol, out, table, connectivity, 0.5, max(dustthresh, szthresh))
+        assert n > 50
+        results[tasks] = (out, codec.encode(mapping), codec.encode(table))
+    # Same ids and same bytes whatever the shape of the merge tree.
+    for tasks in (3, "tree"):
+        assert np.array_equal(results[1][0], results[tasks][0])
+        assert results[1][1:] == results[tasks][1:]
+
+
+@pytest.mark.parametrize("fill", [0.0, 1.0])
+def test_empty_and_full_volumes(fill):
+    vol = np.full(SHAPE, fill, np.float32)
+    out, mapping, table = run_chunked(vol, (32, 32, 24), 26, 0.5, 10, 10, 3)
+    assert len(table["ids"]) == int(fill) and np.array_equal(out, vol.astype(np.uint64))
+    if fill:
+        assert table["voxels"].tolist() == [vol.size]
+        assert table["bbox"].tolist() == [[0, 0, 0, *SHAPE]]
+
+
+@pytest.mark.parametrize("dtype,ccthresh", [(np.uint8, 127), (np.uint16, 30000)])
+def test_integer_descriptors(dtype, ccthresh):
+    chunkshape = (32, 32, 24)
+    scale = 255 if dtype == np.uint8 else 60000
+    vol = (make_volume(chunkshape, seed=7) * scale).astype(dtype)
+    out, _, table = run_chunked(vol, chunkshape, 26, ccthresh, 4, 4, 3)
+    check_against_oracle(vol, out, table, 26, ccthresh, 4)
+
+
+def _two_chunk_faces(points, connectivity):
+    """Label a 4x4x4 volume with one voxel at each point, as eight 2x2x2 chunks."""
+    vol = np.zeros((4, 4, 4), np.uint8)
+    for p in points:
+        vol[p] = 1
+    g = grid_shape(vol.shape, (2, 2, 2))
+    faces = {}
+    for c in range(8):
+        off, shp = chunk_box(c, g, (2, 2, 2), vol.shape)
+        box = tuple(slice(o, o + s) for o, s in zip(off, shp))
+        faces[c] = label_chunk(vol[box], off, c, ccthresh=0, connectivity=connectivity)[1]["faces"]
+    return faces
+
+
+@pytest.mark.parametrize("connectivity,joined", [(6, False), (18, False), (26, True)])
+def test_corner_contact(connectivity, joined):
+    faces = _two_chunk_faces([(1, 1, 1), (2, 2, 2)], connectivity)
+    assert len(seam_edges(faces[0], faces[7], (1, 1, 1), connectivity)) == joined
+
+
+@pytest.mark.parametrize("connectivity,joined", [(6, False), (18, True), (26, True)])
+def test_edge_contact(connectivity, joined):
+    faces = _two_chunk_faces([(1, 1, 0), (2, 2, 0)], connectivity)
+    assert len(seam_edges(faces[0], faces[3], (1, 1, 0), connectivity)) == joined
+    faces = _two_chunk_faces([(2, 1, 0), (1, 2, 0)], connectivity)    # the other diagonal
+    assert len(seam_edges(faces[1], faces[2], (-1, 1, 0), connectivity)) == joined
+
+
+def test_dust_spares_pieces_on_faces():
+    chunk = np.zeros((8, 8, 8), np.float32)
+    chunk[3, 3, 3] = 1       # enclosed speck: dust
+    chunk[0, 4, 4] = 1       # speck on a face: may continue in the neighbour
+    labels, summary = label_chunk(chunk, (8, 0, 0), 5, ccthresh=0.5, connectivity=26,
+                                  dustthresh=2)
+    assert labels[3, 3, 3] == 0
+    assert summary["stats"]["ids"].tolist() == [labels[0, 4, 4]] and labels[0, 4, 4] >> 32 == 5
+    assert summary["stats"]["bbox"].tolist() == [[8, 4, 4, 9, 5, 5]]
+    assert summary["stats"]["sums"].tolist() == [[8, 4, 4]]
+
+
+def test_rows_and_csv():
+    table = {"ids": np.array([1, 2], np.uint64), "voxels": np.array([2, 1]),
+             "sums": np.array([[1, 2, 4], [5, 5, 5]]), "bbox": np.array([[0, 1, 2, 2, 2, 3],
+                                                                         [5, 5, 5, 6, 6, 6]])}
+    rows = segment_rows(table, resolution=(4, 4, 40), voxel_offset=(10, 0, 0))
+    assert rows[0] == {"id": 1, "voxels": 2, "centroid": [10.5, 1.0, 2.0],
+                       "centroid_phys": [42.0, 4.0, 80.0], "bbox": [10, 1, 2, 12, 2, 3]}
+    assert segments_csv(rows).splitlines()[2] == "2,1,15.0,5.0,5.0,60.0,20.0,200.0,15,5,5,16,6,6"
+
+
+def test_codec_is_deterministic():
+    _, summary = label_chunk(make_volume((32, 32, 24))[:32, :32, :24], (0, 0, 0), 0,
+                             ccthresh=0.5, connectivity=18)
+    blob = codec.encode(summary)
+    assert blob == codec.encode(codec.decode(blob))
+    back = codec.decode(blob)
+    assert back["faces"]["z1"].dtype == np.uint64 and back["offset"] == [0, 0, 0]
