@@ -4,7 +4,7 @@ queues and the stage functions, whatever backend carries them.
 A message is small JSON (bulk data never travels in messages). Markers are create-only, grouped
 `FANOUT` to a directory so that a finishing task lists one small page to see whether its group is
 complete; groups close into level-1 groups and so on, which makes detecting the completion of an
-N-task wave cost O(N) storage operations in total (see orchestrator/counting.py).
+N-task wave cost O(N) storage operations in total (see emcore/counting.py).
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from emcore.protocol import (JOB_KEY, TaskMessage, done_key, dumps, failed_key, 
                              plan_key, started_key, task_from_key, wave_id)
 from emcore.stage import TaskError
 from emcore.storage import NotFound, Storage
-from orchestrator import counting
+from emcore import counting
 from orchestrator.registry import get_stage, job_waves, load_job
 
 PUBLISH_BATCH = 1000

@@ -76,32 +76,39 @@ def centred(matrix: np.ndarray, size: int) -> np.ndarray:
 # Structures have absolute sizes in pixels (as at a fixed nm/pixel), so a large section holds many
 # cells rather than a few large ones: feature density, and thus alignment, behaves the same at
 # 256 and 8192 pixels. Each component changes along z at its own rate (vesicles within a few
-# sections, cells over dozens), which is what lets a section match its neighbour at z+1 better
-# than at z+2.
+# sections, cells barely), which is what lets a section match its neighbour at z+1 better than at
+# z+2. Changing content moves: a level set of a blended field drifts the same way for a whole
+# blending period, like an oblique membrane through thin sections. Over a small field of view such
+# drift has a net affine part that no aligner can tell from a section's displacement, and it would
+# make the known displacements an unfair truth; so large structures are mostly static (`varying`
+# is the part that changes) and only small ones, whose drifts average out, change fully.
 
-#           (feature size px, sections per key frame, weight)
-_TISSUE = {"cells": (70.0, 40), "organelles": (26.0, 16), "vesicles": (6.0, 6), "texture": (3.0, 4)}
+#          name: (feature size px, sections per key frame, varying part)
+_TISSUE = {"cells": (70.0, 24, 0.15), "organelles": (26.0, 16, 0.5),
+           "vesicles": (6.0, 12, 1.0), "texture": (3.0, 6, 1.0)}
 
 
 class _Field:
-    """Gaussian noise of one feature size, continuous in z: key frames every `period` sections,
-    blended with cos/sin weights (which keeps the variance constant between key frames)."""
+    """Gaussian noise of one feature size, continuous in z: a static part plus key frames every
+    `period` sections, blended with cos/sin weights (which keeps the variance constant)."""
 
-    def __init__(self, rng, extent: int, feature: float, period: int, sections: int):
-        import cv2
+    def __init__(self, rng, extent: int, feature: float, period: int, varying: float, sections: int):
         self.lo = int(np.ceil(extent / feature)) + 4
-        self.extent, self.period = extent, period
-        keys = sections // period + 2
-        self.keys = []
-        for _ in range(keys):
-            k = cv2.GaussianBlur(rng.standard_normal((self.lo, self.lo)).astype(np.float32), (0, 0), 0.8)
-            self.keys.append(k / k.std())
+        self.extent, self.period, self.varying = extent, period, varying
+        self.static = self._key(rng)
+        self.keys = [self._key(rng) for _ in range(sections // period + 2)]
+
+    def _key(self, rng) -> np.ndarray:
+        import cv2
+        k = cv2.GaussianBlur(rng.standard_normal((self.lo, self.lo)).astype(np.float32), (0, 0), 0.8)
+        return k / k.std()
 
     def at(self, z: int) -> np.ndarray:
         import cv2
         j, t = divmod(z, self.period)
         w = 0.5 * np.pi * t / self.period
         lo = np.cos(w) * self.keys[j] + np.sin(w) * self.keys[j + 1]
+        lo = np.sqrt(1 - self.varying ** 2) * self.static + self.varying * lo
         # Upsample the central part of the key grid (its border is blurred against nothing).
         scale = (self.lo - 4) / self.extent
         m = np.array([[scale, 0, 2.0], [0, scale, 2.0]])
@@ -113,7 +120,7 @@ def tissue_sections(extent: int, sections: int, seed: int = 0, bits: int = 8):
     """EM-like sections (extent x extent, float32 in [0, 1]): membranes bounding cells, dark
     organelles, dense small vesicles, fine texture and shot-like grain."""
     rng = np.random.default_rng(seed)
-    fields = {name: _Field(rng, extent, f, p, sections) for name, (f, p) in _TISSUE.items()}
+    fields = {name: _Field(rng, extent, f, p, v, sections) for name, (f, p, v) in _TISSUE.items()}
     for z in range(sections):
         cells = fields["cells"].at(z)
         image = np.sin(cells * 2.5)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from orchestrator.cli.common import UserError, add_job_argument, add_workers_option, is_local_job, job_root, user_errors
+from orchestrator.cli.common import add_job_argument, add_workers_option, is_local_job, job_root, user_errors
 
 
 def register(sub) -> None:
@@ -21,6 +21,10 @@ def run(args) -> int:
     store = job_root(args.job)
     job = read_job(store)
     if not is_local_job(job):
-        raise UserError("cloud jobs are retried by the cloud backend, which this installation does not provide yet")
+        from emcore.queues import cloud_queue
+        from orchestrator.engine import retry
+        tasks = retry(job, store, cloud_queue(store.url))
+        print(f"re-published {len(tasks)} failed task(s) of job {job.id!r}; follow with: emctl status {store.url}")
+        return 0
     print(f"retrying the failed tasks of job {job.id!r}", file=sys.stderr)
     return run_local(job, store, args.workers, "retry", quiet=args.quiet)

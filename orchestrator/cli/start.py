@@ -21,14 +21,29 @@ def register(sub) -> None:
 def run(args) -> int:
     job = load_config(args.config)
     if not is_local_job(job):
-        raise UserError(f"dest {job.dest} is not local: cloud destinations are run by the cloud "
-                        f"backend, which this installation does not provide yet")
+        return start_cloud(job, args.config)
     from emcore.storage import open_storage
     from orchestrator.engine import submit_job
     store = open_storage(job.dest)
     fresh = submit_job(store, job)
     print(f"{'starting' if fresh else 'resuming'} job {job.id!r} at {store.url}", file=sys.stderr)
     return run_local(job, store, args.workers, "resume", quiet=args.quiet)
+
+
+def start_cloud(job, path: str) -> int:
+    """A cloud destination takes the same path as a user's upload: the config (and a local
+    source's sections) go to the bucket's upload prefix, whose notifications start the job."""
+    import json
+    from emcore.storage import is_local
+    from orchestrator.trigger import upload_job
+    if is_local(job.dest):
+        raise UserError(f"source {job.source} is in the cloud but dest {job.dest} is local: "
+                        "download the sections, or use a cloud dest")
+    with open(path, encoding="utf-8") as f:
+        raw = json.load(f)
+    url = upload_job(job, raw)
+    print(f"uploaded {url}; the bucket's notification starts the job. Follow it with: emctl status {job.dest}")
+    return 0
 
 
 def run_local(job, store, workers, action: str, quiet: bool = False) -> int:

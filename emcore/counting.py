@@ -66,3 +66,16 @@ def reconcile(store: Storage, wid: str, count: int, done_payload: bytes = b"") -
     for task in first_of_group.values():
         done = record_done(store, wid, count, task, done_payload) or done
     return finished, done or store.exists(done_key(wid))
+
+
+_counts: dict[tuple[str, str], int] = {}
+
+
+def wave_count(store: Storage, wid: str) -> int:
+    """The number of tasks in a wave, from its plan; plans never change, so read once per process."""
+    import json
+    from emcore.protocol import plan_key
+    key = (store.url, wid)
+    if key not in _counts:
+        _counts[key] = json.loads(store.read(plan_key(wid)))["count"]
+    return _counts[key]

@@ -1,0 +1,76 @@
+"""What every cloud entry point does with one delivery, whatever carried it (a Pub/Sub push
+envelope, an Eventarc CloudEvent, an SQS record).
+
+1. Run the task (`worker.execute`: skipped if its marker exists).
+2. Count it (`counting.record_done`), also on a duplicate delivery, so a worker that died between
+   its marker and the count is made good by the redelivery.
+3. If that closed the wave, tell the orchestrator with one event. Workers, not bucket
+   notifications, report completions: one event per wave instead of one per task.
+On failure the error is stored beside the job (`errors/<wave>/<task>.json`) before the delivery is
+refused, so that the dead-letter handler can report what went wrong.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from typing import Any
+
+from emcore import counting
+from emcore.protocol import TaskMessage, dumps
+from emcore.stage import Stage
+from emcore.storage import open_storage
+from emcore.worker import execute
+
+log = logging.getLogger("emctl")
+
+
+def error_key(wid: str, task: int) -> str:
+    return f"errors/{wid}/{task}.json"
+
+
+def run_delivery(message: TaskMessage, stage: Stage, events) -> dict[str, Any]:
+    store = open_storage(message.root)
+    try:
+        marker = execute(message, stage)
+    except Exception as exc:
+        from emcore.stage import TaskError
+        import traceback
+        trace = None if isinstance(exc, TaskError) else "".join(traceback.format_exception(exc))
+        error = str(exc) if isinstance(exc, TaskError) else f"{type(exc).__name__}: {exc}"
+        store.write(error_key(message.wave_id, message.task),
+                    dumps({"error": error, "traceback": trace, "attempt": message.attempt}))
+        log.error("task %s/%s attempt %d failed: %s", message.wave_id, message.task, message.attempt, error)
+        raise
+    count = counting.wave_count(store, message.wave_id)
+    if counting.record_done(store, message.wave_id, count, message.task, dumps({"time": time.time()})):
+        events.publish_event({"kind": "wave_done", "root": message.root, "wave": message.wave_id})
+    return marker
+
+
+def decode_push(envelope: dict) -> tuple[bytes, dict, int]:
+    """(data, attributes, delivery attempt) of a Pub/Sub push envelope."""
+    try:
+        msg = envelope["message"]
+    except (KeyError, TypeError):
+        raise ValueError("not a Pub/Sub push envelope (no 'message')") from None
+    data = base64.b64decode(msg.get("data", ""))
+    return data, msg.get("attributes") or {}, int(envelope.get("deliveryAttempt") or 1)
+
+
+def task_from_push(envelope: dict) -> TaskMessage:
+    data, _, attempt = decode_push(envelope)
+    message = TaskMessage.from_bytes(data)
+    return TaskMessage(message.job, message.root, message.stage, message.wave, message.task, message.params, attempt)
+
+
+def task_from_cloudevent(event) -> TaskMessage:
+    """Eventarc delivers Pub/Sub messages as CloudEvents whose data is {"message": {...}}."""
+    return task_from_push(event.data if isinstance(event.data, dict) else json.loads(event.data))
+
+
+def task_from_sqs(record: dict) -> TaskMessage:
+    message = TaskMessage.from_bytes(record["body"])
+    attempt = int(record.get("attributes", {}).get("ApproximateReceiveCount", 1))
+    return TaskMessage(message.job, message.root, message.stage, message.wave, message.task, message.params, attempt)
