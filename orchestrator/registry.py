@@ -64,6 +64,15 @@ def _builtin_stage(name: str) -> Stage:
     return importlib.import_module(f"{package}.stage").STAGE
 
 
+def stage_cost(name: str):
+    """The stage's optional task cost estimate, `functions/<stage>/cost.py: cost(job, wave, params,
+    store) -> {"bytes_in", "reads", "writes"}`, or None."""
+    package = STAGE_PACKAGES.get(name)
+    if package is None or not _has_module(f"{package}.cost"):
+        return None
+    return importlib.import_module(f"{package}.cost").cost
+
+
 def job_waves(job: Job, store) -> list[tuple[str, str]]:
     """Every (stage, wave) of the job, in execution order."""
     waves = []

@@ -75,28 +75,27 @@ def centred(matrix: np.ndarray, size: int) -> np.ndarray:
 # -- EM-like tissue for the misaligned sample -----------------------------------------------------
 # Structures have absolute sizes in pixels (as at a fixed nm/pixel), so a large section holds many
 # cells rather than a few large ones: feature density, and thus alignment, behaves the same at
-# 256 and 8192 pixels. Each component changes along z at its own rate (vesicles within a few
-# sections, cells barely), which is what lets a section match its neighbour at z+1 better than at
-# z+2. Changing content moves: a level set of a blended field drifts the same way for a whole
-# blending period, like an oblique membrane through thin sections. Over a small field of view such
-# drift has a net affine part that no aligner can tell from a section's displacement, and it would
-# make the known displacements an unfair truth; so large structures are mostly static (`varying`
-# is the part that changes) and only small ones, whose drifts average out, change fully.
+# 256 and 8192 pixels. Sections differ from their neighbours by structures fading in and out (at
+# rates that make z+1 look more alike than z+2) and by independent grain, but nothing *moves*
+# with z: content that drifts coherently (a level set of a field blended along z does, like an
+# oblique membrane through thin sections) has, over a small field of view, a net affine part that
+# no aligner can tell from a section's displacement, and would make the known displacements an
+# unfair truth.
 
-#          name: (feature size px, sections per key frame, varying part)
-_TISSUE = {"cells": (70.0, 24, 0.15), "organelles": (26.0, 16, 0.5),
-           "vesicles": (6.0, 12, 1.0), "texture": (3.0, 6, 1.0)}
+#  name: (feature size px, sections per key frame); a period of 0 is static
+_TISSUE = {"cells": (70.0, 0), "organelles": (26.0, 0), "vesicles": (6.0, 0), "texture": (3.0, 0),
+           "membrane_fade": (160.0, 16), "organelle_fade": (60.0, 10), "vesicle_fade": (20.0, 4)}
 
 
 class _Field:
-    """Gaussian noise of one feature size, continuous in z: a static part plus key frames every
-    `period` sections, blended with cos/sin weights (which keeps the variance constant)."""
+    """Gaussian noise of one feature size; when `period` > 0, continuous in z: key frames every
+    `period` sections blended with cos/sin weights (which keeps the variance constant)."""
 
-    def __init__(self, rng, extent: int, feature: float, period: int, varying: float, sections: int):
+    def __init__(self, rng, extent: int, feature: float, period: int, sections: int):
         self.lo = int(np.ceil(extent / feature)) + 4
-        self.extent, self.period, self.varying = extent, period, varying
-        self.static = self._key(rng)
-        self.keys = [self._key(rng) for _ in range(sections // period + 2)]
+        self.extent, self.period = extent, period
+        self.keys = [self._key(rng) for _ in range(sections // period + 2 if period else 1)]
+        self._static = None
 
     def _key(self, rng) -> np.ndarray:
         import cv2
@@ -104,12 +103,17 @@ class _Field:
         return k / k.std()
 
     def at(self, z: int) -> np.ndarray:
-        import cv2
+        if not self.period:
+            if self._static is None:
+                self._static = self._upsample(self.keys[0])
+            return self._static
         j, t = divmod(z, self.period)
         w = 0.5 * np.pi * t / self.period
-        lo = np.cos(w) * self.keys[j] + np.sin(w) * self.keys[j + 1]
-        lo = np.sqrt(1 - self.varying ** 2) * self.static + self.varying * lo
-        # Upsample the central part of the key grid (its border is blurred against nothing).
+        return self._upsample(np.cos(w) * self.keys[j] + np.sin(w) * self.keys[j + 1])
+
+    def _upsample(self, lo: np.ndarray) -> np.ndarray:
+        import cv2
+        # The central part of the key grid (its border is blurred against nothing).
         scale = (self.lo - 4) / self.extent
         m = np.array([[scale, 0, 2.0], [0, scale, 2.0]])
         return cv2.warpAffine(lo, m, (self.extent, self.extent), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
@@ -117,23 +121,22 @@ class _Field:
 
 
 def tissue_sections(extent: int, sections: int, seed: int = 0, bits: int = 8):
-    """EM-like sections (extent x extent, float32 in [0, 1]): membranes bounding cells, dark
-    organelles, dense small vesicles, fine texture and shot-like grain."""
+    """EM-like sections (extent x extent, float32 about [0, 1]): membranes bounding cells, dark
+    organelles, dense small vesicles, fine texture and grain."""
     rng = np.random.default_rng(seed)
-    fields = {name: _Field(rng, extent, f, p, v, sections) for name, (f, p, v) in _TISSUE.items()}
+    f = {name: _Field(rng, extent, size, period, sections) for name, (size, period) in _TISSUE.items()}
+    membranes = np.sin(f["cells"].at(0) * 2.5)
+    np.square(membranes, out=membranes)
+    membranes *= -1 / 0.02
+    np.exp(membranes, out=membranes)                          # thin dark level sets
+    organelles = np.clip((f["organelles"].at(0) - 1.2) * 2.5, 0, 1)
+    vesicles = np.clip((f["vesicles"].at(0) - 1.5) * 2.0, 0, 1)
+    base = 0.74 + 0.04 * f["texture"].at(0)
     for z in range(sections):
-        cells = fields["cells"].at(z)
-        image = np.sin(cells * 2.5)
-        np.square(image, out=image)
-        image *= -1 / 0.02
-        np.exp(image, out=image)                       # membranes: thin dark level sets
-        image *= -0.42
-        image += 0.74
-        spots = fields["organelles"].at(z)
-        image -= 0.22 * np.clip((spots - 1.2) * 2.5, 0, 1)
-        spots = fields["vesicles"].at(z)
-        image -= 0.30 * np.clip((spots - 1.5) * 2.0, 0, 1)
-        image += 0.04 * fields["texture"].at(z)
+        image = base.copy()
+        image -= membranes * np.clip(0.42 + 0.15 * f["membrane_fade"].at(z), 0.1, 0.6)
+        image -= organelles * np.clip(0.22 + 0.15 * f["organelle_fade"].at(z), 0.0, 0.4)
+        image -= vesicles * np.clip(0.15 + 0.25 * f["vesicle_fade"].at(z), 0.0, 0.45)
         image += rng.normal(0, 0.035, image.shape).astype(np.float32)
         yield image
 

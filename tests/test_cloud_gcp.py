@@ -130,3 +130,30 @@ def test_poison_task_is_dead_lettered_and_retry_completes(cloud):
     assert status.state == "complete"
     got = read_volume(store.url + "image_raw")[..., 0]
     np.testing.assert_array_equal(got, stack.transpose(2, 1, 0))
+
+
+def test_worker_killed_mid_task_is_redelivered(cloud):
+    """SIGKILL the pyramid service's worker process while the wave runs (as a Cloud Run instance
+    can die): the request in flight fails, Pub/Sub redelivers, the job completes correctly."""
+    import psutil
+    stack = smooth_stack(160, 128, SECTIONS, seed=9)
+    cfg = config("cloud-c", "gs://emctl-data/uploads/cloud-c/raw/", "gs://emctl-data/jobs/cloud-c/")
+    cfg["stages"]["pyramid"] = {"block": [32, 32, 32], "chunk": [16, 16, 16], "raw": True}
+    upload(cloud, "cloud-c", stack, cfg)
+    store = open_storage(cfg["dest"])
+    deadline = time.time() + 120
+    while sum(1 for _ in store.list("markers/pyramid.0/")) < 2:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    server = psutil.Process(cloud.servers["pyramid"].proc.pid)
+    workers = server.children(recursive=True)
+    assert workers, "functions-framework runs its function in worker processes"
+    for w in workers:
+        w.kill()
+    count = json.loads(store.read("plan/pyramid.0.json"))["count"]
+    killed_at = sum(1 for _ in store.list("markers/pyramid.0/"))
+    assert killed_at < count, "killed while the wave was running"
+    status = wait_for(store, states=("complete",))
+    assert status.state == "complete"
+    got = read_volume(store.url + "image_raw")[..., 0]
+    np.testing.assert_array_equal(got, stack.transpose(2, 1, 0))

@@ -1,0 +1,23 @@
+"""Estimated I/O of one pyramid task, for `emctl plan` (no data is read)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def cost(job, wave: str, params: dict, store) -> dict:
+    from functions.pyramid.stage import Pyramid
+    pyramid = Pyramid(job, store)
+    ms = pyramid.multiscale
+    layout = ms.layouts[int(wave)]
+    extent = [b - a for a, b in zip(params["lo"], params["hi"])]
+    voxels = math.prod(extent)
+    if layout.base is None:
+        tile = [min(t, s) for t, s in zip(job.stage("pyramid")["block"][:2], ms.size[:2])]
+        reads = extent[2] * math.ceil(extent[0] / tile[0]) * math.ceil(extent[1] / tile[1])
+    else:
+        reads = math.prod(math.ceil(e / c) for e, c in zip(extent, ms.chunk))
+    layers = 2 if pyramid.with_raw else 1
+    return {"bytes_in": voxels * np.dtype(pyramid.dtype).itemsize, "reads": reads,
+            "writes": len(layout.scales) * layers}

@@ -1,0 +1,66 @@
+"""Orchestration cost of whole jobs, measured by simulating them on mem:// with the real plans and
+engine: storage operations and messages per wave grow linearly with the number of sections."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+
+from emcore.storage import open_storage
+from orchestrator import registry
+from orchestrator.cli.main import main as emctl
+from orchestrator.costs import load_prices, wave_cost
+from orchestrator.simulate import simulate
+
+
+def sim_job(sections: int):
+    source = open_storage("mem://sim-source/")
+    source.write("img00000.png", cv2.imencode(".png", np.zeros((2048, 2048), np.uint8))[1].tobytes())
+    return registry.load_job({"id": f"sim-{sections}", "source": source.url, "maxz": sections - 1,
+                              "dest": f"mem://unused/{sections}/", "stages": {"pyramid": {}}})
+
+
+def test_orchestration_grows_linearly_to_10000_sections(capsys):
+    rows = {}
+    for n in (1000, 2500, 10_000):
+        reports = {r.wave: r for r in simulate(sim_job(n))}
+        render = reports["align.render"]
+        assert render.tasks == n and render.messages == n + 1
+        assert reports["pyramid.0"].tasks == 4 * -(-n // 1024), "2x2 blocks of 1024^2 per 1024 sections"
+        total_ops = sum(sum(r.orchestration_ops.values()) for r in reports.values())
+        total_messages = sum(r.messages for r in reports.values())
+        rows[n] = (total_ops, total_messages)
+        with capsys.disabled():
+            print(f"\n{n:>6} sections: " + "; ".join(
+                f"{w} {r.tasks} tasks {r.messages} msgs {sum(r.orchestration_ops.values())} ops" for w, r in reports.items()))
+    per_section = {n: ops / n for n, (ops, _) in rows.items()}
+    assert max(per_section.values()) / min(per_section.values()) < 1.15, per_section
+    assert all(m / n < 1.1 for n, (_, m) in rows.items())
+
+
+def test_plan_command_prints_costs(tmp_path, capsys):
+    import cv2 as _cv2
+    (tmp_path / "raw").mkdir()
+    _cv2.imwrite(str(tmp_path / "raw" / "img00000.png"), np.zeros((1000, 1500), np.uint8))
+    config = {"id": "p", "source": str(tmp_path / "raw"), "maxz": 499, "dest": str(tmp_path / "out"),
+              "stages": {"pyramid": {}}}
+    (tmp_path / "job.json").write_text(json.dumps(config))
+    assert emctl(["plan", "--config", str(tmp_path / "job.json"), "--cores", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "align.render" in out and "GCP $" in out
+    render_line = next(line for line in out.splitlines() if line.startswith("align.render"))
+    assert render_line.split()[1] == "500"
+    assert not (tmp_path / "out").exists(), "planning writes nothing at the destination"
+
+
+def test_costs_scale_with_the_price_table():
+    reports = simulate(sim_job(200))
+    prices = load_prices()
+    double = json.loads(json.dumps(prices))
+    for k in double["gcp"]:
+        if k != "message_min_bytes":
+            double["gcp"][k] *= 2
+    for r in reports:
+        a, b = wave_cost(r, prices, 2), wave_cost(r, double, 2)
+        assert abs(b.gcp - 2 * a.gcp) < 1e-12 and a.aws == b.aws
