@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO := demo-data
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench images clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+images:
+	docker/build-images.sh
 
 clean:
 	rm -rf $(DEMO) bench-data

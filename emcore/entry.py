@@ -31,6 +31,8 @@ def error_key(wid: str, task: int) -> str:
 
 
 def run_delivery(message: TaskMessage, stage: Stage, events) -> dict[str, Any]:
+    """`events()` gives the channel to the orchestrator; it is made only if this task closes its
+    wave, so most deliveries never touch it."""
     store = open_storage(message.root)
     try:
         marker = execute(message, stage)
@@ -45,7 +47,7 @@ def run_delivery(message: TaskMessage, stage: Stage, events) -> dict[str, Any]:
         raise
     count = counting.wave_count(store, message.wave_id)
     if counting.record_done(store, message.wave_id, count, message.task, dumps({"time": time.time()})):
-        events.publish_event({"kind": "wave_done", "root": message.root, "wave": message.wave_id})
+        events().publish_event({"kind": "wave_done", "root": message.root, "wave": message.wave_id})
     return marker
 
 

@@ -6,5 +6,13 @@ from emcore.handlers import handlers
 from functions.cc.stage import STAGE
 
 _http, _cloud_event, lambda_handler = handlers(STAGE)
-handle = functions_framework.http(_http)
-handle_event = functions_framework.cloud_event(_cloud_event)
+
+
+@functions_framework.http
+def handle(request):
+    return _http(request)
+
+
+@functions_framework.cloud_event
+def handle_event(event):
+    _cloud_event(event)

@@ -1,0 +1,101 @@
+"""The cloud entry points in process: functions-framework apps (Flask test client) receiving the
+exact Pub/Sub push envelope and the Eventarc CloudEvent form, against fake-gcs-server; and the
+image definitions each function deploys with."""
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from emcore.names import STAGES
+from emcore.protocol import marker_key
+from emcore.storage import open_storage
+from orchestrator import engine, registry
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class RecordingQueue:
+    def __init__(self):
+        self.messages = []
+
+    def publish(self, messages):
+        self.messages.extend(messages)
+
+
+@pytest.fixture
+def render_wave(gcs_server, monkeypatch):
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+    monkeypatch.setenv("TENSORSTORE_GCS_HTTP_URL", gcs_server.endpoint)
+    client = storage.Client(project="p", credentials=AnonymousCredentials())
+    if client.lookup_bucket("entrypoints") is None:
+        client.create_bucket("entrypoints")
+    source = open_storage("gs://entrypoints/raw/")
+    for z in range(3):
+        source.write(f"img{z:05d}.png", cv2.imencode(".png", np.full((40, 50), 10 * z, np.uint8))[1].tobytes())
+    job = registry.load_job({"id": "ep", "source": source.url, "maxz": 2,
+                             "dest": f"gs://entrypoints/jobs/{np.random.randint(1 << 30)}/", "stages": {"pyramid": {}}})
+    store = open_storage(job.dest)
+    engine.submit_job(store, job)
+    queue = RecordingQueue()
+    engine.advance(job, store, queue)
+    return store, queue.messages
+
+
+def push_envelope(message, attempt=1):
+    data = base64.b64encode(message.to_bytes()).decode()
+    return {"subscription": "projects/p/subscriptions/emctl-align-push", "deliveryAttempt": attempt,
+            "message": {"data": data, "attributes": {}, "messageId": "12", "message_id": "12",
+                        "publishTime": "2026-11-22T00:00:00Z", "publish_time": "2026-11-22T00:00:00Z"}}
+
+
+def test_push_envelope_runs_the_task(render_wave):
+    from functions_framework import create_app
+    store, messages = render_wave
+    client = create_app("handle", str(ROOT / "functions/align/main.py")).test_client()
+    response = client.post("/", json=push_envelope(messages[0]))
+    assert response.status_code == 204
+    assert json.loads(store.read(marker_key("align.render", 0)))["task"] == 0
+    assert client.post("/", json={"not": "an envelope"}).status_code == 400
+
+
+def test_cloudevent_form_runs_the_task(render_wave):
+    from functions_framework import create_app
+    store, messages = render_wave
+    client = create_app("handle_event", str(ROOT / "functions/align/main.py"), "cloudevent").test_client()
+    event = {"specversion": "1.0", "type": "google.cloud.pubsub.topic.v1.messagePublished",
+             "source": "//pubsub.googleapis.com/projects/p/topics/emctl-align-tasks", "id": "1",
+             "datacontenttype": "application/json", "data": push_envelope(messages[1])}
+    response = client.post("/", json=event, headers={"Content-Type": "application/cloudevents+json"})
+    assert response.status_code == 200, response.data
+    assert store.exists(marker_key("align.render", 1))
+
+
+def test_failed_task_is_a_5xx_and_its_error_is_kept(render_wave):
+    from functions_framework import create_app
+    store, messages = render_wave
+    open_storage("gs://entrypoints/raw/").write("img00002.png", b"\x89PNG broken")
+    client = create_app("handle", str(ROOT / "functions/align/main.py")).test_client()
+    assert client.post("/", json=push_envelope(messages[2], attempt=3)).status_code == 500
+    error = json.loads(store.read("errors/align.render/2.json"))
+    assert "img00002.png cannot be decoded" in error["error"] and error["attempt"] == 3
+    assert not store.exists(marker_key("align.render", 2))
+
+
+def test_every_function_has_an_image_from_the_shared_base():
+    base = (ROOT / "docker/base.Dockerfile").read_text()
+    assert re.search(r"^FROM python:\d+\.\d+\.\d+-slim-\w+$", base, re.M), "base image pinned to a release"
+    for name in STAGES + ("orchestrator",):
+        folder = ROOT / ("orchestrator" if name == "orchestrator" else f"functions/{name}")
+        dockerfile = (folder / "Dockerfile").read_text()
+        assert "FROM ${BASE}" in dockerfile
+        source = re.search(r"--source (\S+)", dockerfile).group(1)
+        target = re.search(r"--target (\S+)", dockerfile).group(1)
+        assert (ROOT / source).exists()
+        assert re.search(rf"^def {target}\(", (ROOT / source).read_text(), re.M)
