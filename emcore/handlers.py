@@ -53,3 +53,13 @@ def handlers(stage: Stage):
         return {"batchItemFailures": failures}
 
     return http, cloud_event, lambda_handler
+
+
+def entry_points(stage: Stage):
+    """(handle, handle_event, lambda_handler) for a stage's main module. functions-framework finds
+    a target's signature type by the function's __name__, so the functions carry their targets'
+    names (an unregistered name falls back to whatever type the process last used)."""
+    import functions_framework
+    http, cloud_event, lambda_handler = handlers(stage)
+    http.__name__, cloud_event.__name__ = "handle", "handle_event"
+    return functions_framework.http(http), functions_framework.cloud_event(cloud_event), lambda_handler

@@ -84,7 +84,7 @@ def centred(matrix: np.ndarray, size: int) -> np.ndarray:
 
 #  name: (feature size px, sections per key frame); a period of 0 is static
 _TISSUE = {"cells": (70.0, 0), "organelles": (26.0, 0), "vesicles": (6.0, 0), "texture": (3.0, 0),
-           "membrane_fade": (160.0, 16), "organelle_fade": (60.0, 10), "vesicle_fade": (20.0, 4)}
+           "membrane_fade": (160.0, 16), "organelle_fade": (120.0, 10), "vesicle_fade": (40.0, 4)}
 
 
 class _Field:
@@ -154,7 +154,7 @@ def misaligned_sections(size: int, affines, seed: int = 0, bits: int = 8):
         # section(p) = tissue(M^-1 p + pad): warp with the inverse map, shifted by the margin.
         inv = cv2.invertAffineTransform(np.asarray(m, np.float64))
         inv[:, 2] += pad
-        image = cv2.warpAffine(tissue, inv, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        image = cv2.warpAffine(tissue, inv, (size, size), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP)
         yield np.clip(image * top, 0, top).astype(np.uint8 if bits == 8 else np.uint16)
 
 

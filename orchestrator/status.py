@@ -76,7 +76,7 @@ def wave_status(store: Storage, wid: str, now: float) -> WaveStatus:
 def job_status(store: Storage) -> JobStatus:
     job = read_job(store)
     now = time.time()
-    waves, first_start, last_end = [], None, None
+    waves = []
     for stage, wave in job_waves(job, store):
         ws = wave_status(store, wave_id(stage, wave), now)
         waves.append(ws)

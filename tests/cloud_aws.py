@@ -16,7 +16,7 @@ import time
 
 import boto3
 
-from emcore.names import GPU_STAGES, STAGES, UPLOAD_PREFIX, Names
+from emcore.names import UPLOAD_PREFIX, Names
 
 BUCKET = "emctl-aws-data"
 MAX_RECEIVE_COUNT = 3

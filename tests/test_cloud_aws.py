@@ -5,7 +5,6 @@ the local backend's."""
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -14,8 +13,8 @@ from emcore.names import Names
 from emcore.storage import open_storage
 from orchestrator import engine, registry
 from orchestrator.local import LocalRunner
-from orchestrator.status import job_status
 from tests.stacks import smooth_stack, write_pngs
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.emulator
 SECTIONS = 10
@@ -45,19 +44,6 @@ def upload(aws, job_id, stack, cfg, corrupt=None):
         aws.s3.put_object(Bucket=BUCKET, Key=f"uploads/{job_id}/raw/img{z:05d}.png",
                           Body=data[: len(data) // 3] if z == corrupt else data)
     aws.s3.put_object(Bucket=BUCKET, Key=f"uploads/{job_id}/job.json", Body=json.dumps(cfg).encode())
-
-
-def wait_for(store, states, timeout=180):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            status = job_status(store)
-            if status.state in states and not any(w.state == "running" for w in status.waves):
-                return status
-        except FileNotFoundError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"job at {store.url} did not reach {states}")
 
 
 def test_uploads_run_the_job_on_s3_and_sqs(aws, tmp_path):

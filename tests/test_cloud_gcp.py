@@ -3,7 +3,6 @@ push subscriptions run every function as a real HTTP server, dead letters are re
 output equals the local backend's."""
 from __future__ import annotations
 
-import base64
 import json
 import time
 
@@ -16,6 +15,7 @@ from orchestrator import engine, registry
 from orchestrator.local import LocalRunner
 from orchestrator.status import job_status
 from tests.stacks import smooth_stack, write_pngs
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.emulator
 
@@ -38,19 +38,6 @@ def config(job_id, source, dest):
             "stages": {"pyramid": {"block": [64, 64, 64], "chunk": [32, 32, 32], "raw": True}}}
 
 
-def wait_for(store, states=("complete", "failed"), timeout=180):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            status = job_status(store)
-            if status.state in states and not any(w.state == "running" for w in status.waves):
-                return status
-        except FileNotFoundError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"job at {store.url} did not reach {states} in {timeout}s")
-
-
 def upload(cloud, job_id, stack, cfg, corrupt: int | None = None):
     import cv2
     bucket = cloud.bucket()
@@ -64,7 +51,6 @@ def upload(cloud, job_id, stack, cfg, corrupt: int | None = None):
 
 
 def read_volume(url, mip=0):
-    import tensorstore as ts
     from emcore.volume import open_scale
     store = open_scale(url, mip, read_only=True)
     return store.read().result()
@@ -72,7 +58,7 @@ def read_volume(url, mip=0):
 
 def test_uploads_alone_run_the_job_and_match_the_local_backend(cloud, tmp_path):
     stack = smooth_stack(150, 100, SECTIONS, seed=3)
-    cfg = config("cloud-a", f"gs://emctl-data/uploads/cloud-a/raw/", "gs://emctl-data/jobs/cloud-a/")
+    cfg = config("cloud-a", "gs://emctl-data/uploads/cloud-a/raw/", "gs://emctl-data/jobs/cloud-a/")
     upload(cloud, "cloud-a", stack, cfg)
     store = open_storage(cfg["dest"])
     status = wait_for(store)

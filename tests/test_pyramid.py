@@ -110,7 +110,6 @@ def test_no_shard_is_written_by_two_tasks(pyramid):
     case, volume, store = pyramid
     info = json.loads(store.read("image/info"))
     scales = info["scales"]
-    resolution0 = np.array(case["resolution"], float)
     # Each task's box at each scale it wrote, from the plans and markers the run left.
     owners: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
     for key in store.list("plan/pyramid."):

@@ -26,7 +26,6 @@ def add_workers_option(parser: argparse.ArgumentParser) -> None:
 def job_root(arg: str) -> Storage:
     """JOB may be the dest itself or a job.json naming it."""
     if is_local(arg) and os.path.isfile(arg):
-        from orchestrator.registry import load_job_file
         return open_storage(load_config(arg).dest)
     return open_storage(arg)
 
