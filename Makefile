@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO := demo-data
 
-.PHONY: setup demo test bench images clean
+.PHONY: setup demo test bench images deploy destroy clean
 
 setup: $(STAMP)
 
@@ -20,12 +20,20 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -ra
+	infra/test.sh
 
 bench: $(STAMP)
 	$(PY) -m bench
 
 images:
 	docker/build-images.sh
+
+# `pulumi up` in infra/: the registry first, then the images (make images), then everything else.
+deploy:
+	infra/deploy.sh
+
+destroy:
+	cd infra && pulumi destroy $(if $(STACK),--stack $(STACK))
 
 clean:
 	rm -rf $(DEMO) bench-data
