@@ -7,5 +7,6 @@ COPY pyproject.toml ./
 COPY emcore ./emcore
 COPY functions ./functions
 COPY orchestrator ./orchestrator
+COPY gpu-jobs ./gpu-jobs
 RUN pip install --no-compile . && useradd --uid 10001 --no-create-home emctl
 USER emctl

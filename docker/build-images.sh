@@ -14,6 +14,8 @@ for fn in align pyramid cc mesh; do
   docker build --build-arg BASE="$REGISTRY/base:$TAG" -f "functions/$fn/Dockerfile" -t "$REGISTRY/$fn:$TAG" .
 done
 docker build --build-arg BASE="$REGISTRY/base:$TAG" -f orchestrator/Dockerfile -t "$REGISTRY/orchestrator:$TAG" .
+# The GPU stage's image starts from CUDA, not from the base: ONNX Runtime's GPU build lives only there.
+docker build -f gpu-jobs/Dockerfile -t "$REGISTRY/seamless:$TAG" .
 if [ "${PUSH:-0}" = 1 ]; then
-  for image in base align pyramid cc mesh orchestrator; do docker push "$REGISTRY/$image:$TAG"; done
+  for image in base align pyramid cc mesh orchestrator seamless; do docker push "$REGISTRY/$image:$TAG"; done
 fi

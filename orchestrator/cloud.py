@@ -13,11 +13,20 @@ import logging
 from emcore.entry import decode_push, error_key
 from emcore.names import names
 from emcore.protocol import TaskMessage
-from emcore.queues import cloud_queue
+from emcore.queues import cloud_queue as _cloud_queue
 from emcore.storage import NotFound, open_storage
 from orchestrator import engine, trigger
 
 log = logging.getLogger("emctl")
+
+
+def cloud_queue(root_url: str):
+    """The cloud queue; on Google Cloud, plus a GKE batch Job for each wave of a GPU stage."""
+    queue = _cloud_queue(root_url)
+    if root_url.startswith("gs://"):
+        from seamless.kube import LaunchingQueue
+        queue = LaunchingQueue(queue)
+    return queue
 
 
 def on_wave_done(event: dict) -> str:

@@ -35,6 +35,16 @@ def run_message(data: bytes) -> tuple[str, object, str | None]:
         return "error", error, trace
 
 
+def _single_threaded_libraries(workers: int) -> None:
+    """With a worker per core, OpenCV's and BLAS's own thread pools only oversubscribe the cores.
+    Runs in each worker before numpy or OpenCV is imported."""
+    if workers >= (os.cpu_count() or 1):
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, "1")
+        import cv2
+        cv2.setNumThreads(1)
+
+
 class InlineExecutor:
     """Runs each task when it is submitted, in this process: for tests and `mem://` jobs."""
 
@@ -77,7 +87,8 @@ class LocalRunner:
         if self.workers == 0:
             return InlineExecutor()
         # spawn, not fork: the parent holds TensorStore and client threads that fork would copy.
-        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_single_threaded_libraries, initargs=(self.workers,))
 
     def run(self, action: str = "resume") -> dict[str, WaveStats]:
         """`action`: "resume" (start or continue the job) or "retry" (its failed tasks only)."""

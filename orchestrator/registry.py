@@ -16,6 +16,7 @@ from emcore.stage import Stage
 
 STAGE_PACKAGES = {
     "align": "functions.align",
+    "seamless": "seamless",          # gpu-jobs/seamless; its waves run before align's render (Stage.before)
     "pyramid": "functions.pyramid",
     "cc": "functions.cc",
     "mesh": "functions.mesh",
@@ -81,10 +82,22 @@ def job_waves(job: Job, store) -> list[tuple[str, str]]:
             if job.stage(name) is not None:
                 raise ValueError(f"stage {name!r} is not available in this installation")
             continue
-        waves.extend((name, w) for w in get_stage(name).waves(job, store))
+        _place(waves, name, get_stage(name), job, store)
     for name, (stage, _) in _EXTRA.items():
-        waves.extend((name, w) for w in stage.waves(job, store))
+        _place(waves, name, stage, job, store)
     return waves
+
+
+def _place(waves: list[tuple[str, str]], name: str, stage: Stage, job: Job, store) -> None:
+    """A stage's waves go after those of the stages before it, unless it names a wave it must
+    precede (`before`: seamless computes fields between align's solve and its render)."""
+    own = [(name, w) for w in stage.waves(job, store)]
+    anchor = tuple(getattr(stage, "before", None) or ())
+    if own and anchor in waves:
+        at = waves.index(anchor)
+        waves[at:at] = own
+    else:
+        waves.extend(own)
 
 
 def load_job(raw: dict) -> Job:

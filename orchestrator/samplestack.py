@@ -95,7 +95,6 @@ class _Field:
         self.lo = int(np.ceil(extent / feature)) + 4
         self.extent, self.period = extent, period
         self.keys = [self._key(rng) for _ in range(sections // period + 2 if period else 1)]
-        self._static = None
 
     def _key(self, rng) -> np.ndarray:
         import cv2
@@ -104,9 +103,7 @@ class _Field:
 
     def at(self, z: int) -> np.ndarray:
         if not self.period:
-            if self._static is None:
-                self._static = self._upsample(self.keys[0])
-            return self._static
+            return self._upsample(self.keys[0])
         j, t = divmod(z, self.period)
         w = 0.5 * np.pi * t / self.period
         return self._upsample(np.cos(w) * self.keys[j] + np.sin(w) * self.keys[j + 1])

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from emcore.protocol import done_key, failed_prefix, marker_prefix, plan_key, started_key, wave_id
 from emcore.storage import NotFound, Storage
 from orchestrator.engine import read_job
-from orchestrator.registry import job_waves
+from orchestrator.registry import STAGE_PACKAGES, job_waves
 
 
 @dataclass
@@ -36,6 +36,7 @@ class JobStatus:
     state: str                # running, complete, failed
     waves: list[WaveStatus]
     elapsed: float | None
+    notes: list[str] = field(default_factory=list)   # stages' own reports (align: poor pairs, flagged sections)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -92,4 +93,17 @@ def job_status(store: Storage) -> JobStatus:
         state = "running"
     ends = [_time_of(store, done_key(w.wave)) for w in waves if w.state == "done"]
     end = max(ends) if state == "complete" and ends else now
-    return JobStatus(job.id, store.url, state, waves, (end - min(starts)) if starts else None)
+    return JobStatus(job.id, store.url, state, waves, (end - min(starts)) if starts else None,
+                     stage_notes(job, store))
+
+
+def stage_notes(job, store: Storage) -> list[str]:
+    """What each stage has to say about its results (`functions/<stage>/report.py`)."""
+    import importlib
+    import importlib.util
+    notes = []
+    for name, package in STAGE_PACKAGES.items():
+        if job.stage(name) is None or importlib.util.find_spec(f"{package}.report") is None:
+            continue
+        notes += importlib.import_module(f"{package}.report").report(store)
+    return notes

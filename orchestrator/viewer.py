@@ -19,6 +19,12 @@ from emcore.storage import FileStorage, NotFound, Storage
 
 CLIENT_PREFIX = "/v/x/"
 DATA_PREFIX = "/data/"
+# The wheel's client is Neuroglancer's Python-integration build: it keeps an EventSource open on
+# /events/<token> for state pushed by a Python kernel, and while that fails it shows "Disconnected
+# from Python server. Retrying..." over the bottom of the view and retries forever. A stream that
+# never sends an event makes it a plain viewer.
+EVENTS_PREFIX = "/events/"
+KEEPALIVE_SECONDS = 15.0
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
 
 
@@ -27,7 +33,7 @@ def client_dir() -> str:
     return os.path.join(os.path.dirname(neuroglancer.__file__), "static", "client")
 
 
-def _handler(store: Storage, static: str):
+def _handler(store: Storage, static: str, closing: threading.Event):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -51,8 +57,27 @@ def _handler(store: Storage, static: str):
                 self._serve_object(urllib.parse.unquote(path[len(DATA_PREFIX):]))
             elif path.startswith(CLIENT_PREFIX):
                 self._serve_client(path[len(CLIENT_PREFIX):] or "index.html")
+            elif path.startswith(EVENTS_PREFIX):
+                self._serve_events()
             else:
                 self._send(404, b"not found")
+
+        def _serve_events(self):
+            self.send_response(200)
+            self._cors()
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            try:
+                while True:
+                    self.wfile.write(b": keepalive\n\n")
+                    self.wfile.flush()
+                    if closing.wait(KEEPALIVE_SECONDS):
+                        return
+            except OSError:  # the page went away
+                return
 
         def _serve_client(self, name: str):
             full = os.path.normpath(os.path.join(static, name))
@@ -139,7 +164,8 @@ def viewer_url(base_url: str, state: dict) -> str:
 class ViewerServer:
     def __init__(self, store: Storage, host: str = "127.0.0.1", port: int = 0):
         self.store = store
-        self.httpd = ThreadingHTTPServer((host, port), _handler(store, client_dir()))
+        self.closing = threading.Event()
+        self.httpd = ThreadingHTTPServer((host, port), _handler(store, client_dir(), self.closing))
         self.httpd.daemon_threads = True
         self.base_url = f"http://{host}:{self.httpd.server_address[1]}"
 
@@ -154,5 +180,6 @@ class ViewerServer:
         self.httpd.serve_forever()
 
     def close(self) -> None:
+        self.closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()

@@ -1,5 +1,9 @@
-"""The align stage's waves. Without `stages.align` only `render` runs, with identity transforms:
-the pyramid always reads rendered tiles, so there is one path whether or not alignment ran."""
+"""The align stage's waves: `pairs` (one task per section z, matching it to z+1 .. z+reach),
+`solve` (one task: every pair's correspondences -> one transform per section, align/transforms.json)
+and `render` (one task per section: warp it once into the frame, write it as a tile slice).
+
+Without `stages.align` only `render` runs, with identity transforms: the pyramid always reads
+rendered tiles, so there is one path whether or not alignment ran."""
 from __future__ import annotations
 
 from typing import Any
@@ -10,8 +14,11 @@ from emcore.job import Job
 from emcore.stage import TaskContext, TaskError
 from emcore.storage import Storage, open_storage
 from emcore.volume import write_block
-from functions.align.render import IDENTITY, as_xyz, warp_section
+from functions.align import records
 from functions.align.options import OPTIONS
+from functions.align.pairs import section_task
+from functions.align.render import IDENTITY, _clahe, as_xyz, warp_section
+from functions.align.transforms import build
 
 DEFAULT_TILE = [1024, 1024]
 
@@ -29,11 +36,18 @@ class AlignStage:
     name = "align"
 
     def waves(self, job: Job, store: Storage) -> list[str]:
-        if job.stage("align") is None and job.stage("pyramid") is None:
-            return []
-        return ["render"]
+        if job.stage("align") is not None:
+            return ["pairs", "solve", "render"]
+        if job.stage("pyramid") is not None:
+            return ["render"]
+        return []
 
     def plan(self, job: Job, wave: str, store: Storage) -> list[dict[str, Any]]:
+        if wave == "pairs":
+            reach, last = _options(job)["reach"], job.z_range.stop - 1
+            return [{"z": z, "w": list(range(z + 1, min(z + reach, last) + 1))} for z in job.z_range]
+        if wave == "solve":
+            return [{}]
         if wave == "render":
             return self._plan_render(job, store)
         raise ValueError(f"align has no wave {wave!r}")
@@ -41,18 +55,53 @@ class AlignStage:
     def _plan_render(self, job: Job, store: Storage) -> list[dict[str, Any]]:
         source = open_storage(job.source)
         header = _first_header(job, source)
-        size = [header.width, header.height, len(job.z_range)]
-        offset = job.voxel_offset
-        tiles.write_tiles_info(store, size, header.dtype, job.resolution, offset,
-                               tiles.tile_shape(header.width, header.height, _tile(job)))
-        return [{"z": z} for z in job.z_range]
+        if job.stage("align") is None:
+            width, height = header.width, header.height
+            params = [{"z": z} for z in job.z_range]
+        else:
+            doc = records.read_transforms(store)
+            if doc is None:
+                raise TaskError(f"{store.url}{records.TRANSFORMS_KEY} does not exist: the align solve has not run")
+            width, height = doc["frame"]["width"], doc["frame"]["height"]
+            # Each task gets its own matrix: no render task reads the whole transforms.json.
+            params = [{"z": s["z"], "matrix": s["matrix"]} for s in doc["sections"]]
+        tiles.write_tiles_info(store, [width, height, len(job.z_range)], header.dtype, job.resolution,
+                               job.voxel_offset, tiles.tile_shape(width, height, _tile(job)))
+        return params
 
     def run(self, ctx: TaskContext, params: dict[str, Any]) -> dict[str, Any]:
+        if ctx.wave == "pairs":
+            return self._pairs(ctx, params["z"], params["w"])
+        if ctx.wave == "solve":
+            return self._solve(ctx)
         if ctx.wave == "render":
-            return self._render(ctx, params["z"])
+            return self._render(ctx, params["z"], params.get("matrix", IDENTITY))
         raise ValueError(f"align has no wave {ctx.wave!r}")
 
-    def _render(self, ctx: TaskContext, z: int) -> dict[str, Any]:
+    def _pairs(self, ctx: TaskContext, z: int, neighbours: list[int]) -> dict[str, Any]:
+        options, source = _options(ctx.job), ctx.source()
+        image = read_section(source, ctx.job.section_name(z))
+        # Neighbours are read one at a time, as they are matched: two full sections in memory.
+        others = ((w, read_section(source, ctx.job.section_name(w))) for w in neighbours)
+        info, results = section_task(z, image, others, options["model"], options["downsample_factor"])
+        records.write_pairs(ctx.store, z, info, [{**r.summary(), "src": r.src, "dst": r.dst} for r in results])
+        return {"z": z, "bytes_in": int(image.nbytes) * (1 + len(neighbours)), "features": info["features"],
+                "blank": info["blank"],
+                "pairs": [{"w": r.w, "status": r.status, "inliers": r.inliers,
+                           "residual": None if r.residual is None else round(r.residual, 3)} for r in results]}
+
+    def _solve(self, ctx: TaskContext) -> dict[str, Any]:
+        sections, pairs = {}, []
+        for z in ctx.job.z_range:
+            info, found = records.read_pairs(ctx.store, z)
+            sections[z] = info
+            pairs.extend(found)
+        doc = build(sections, pairs, _options(ctx.job)["model"])
+        records.write_transforms(ctx.store, doc)
+        return {"frame": [doc["frame"]["width"], doc["frame"]["height"]], **{
+            k: doc["summary"][k] for k in ("pairs_used", "pairs_poor", "blank", "bridged", "duplicates", "median_residual")}}
+
+    def _render(self, ctx: TaskContext, z: int, matrix) -> dict[str, Any]:
         job = ctx.job
         key = job.section_name(z)
         source = ctx.source()
@@ -64,7 +113,15 @@ class AlignStage:
         if job.stage("align") is None and image.shape != (height, width):
             raise TaskError(f"section {source.url}{key} is {image.shape[1]}x{image.shape[0]} pixels "
                             f"but the stack is {width}x{height}")
-        frame = warp_section(image, IDENTITY, (height, width), clahe=_options(job)["clahe"])
+        clahe = _options(job)["clahe"]
+        if job.stage("seamless") is None:
+            frame = warp_section(image, matrix, (height, width), clahe=clahe)
+        else:
+            # The section's vector field, applied with its affine in the same single resampling.
+            from emcore.fields import warp_with_field
+            from emcore.fieldstore import read_field
+            field, mip = read_field(ctx.store, job, z)
+            frame = warp_with_field(_clahe(image) if clahe else image, matrix, field, (height, width), mip)
         lo = [job.voxel_offset[0], job.voxel_offset[1], job.voxel_offset[2] + z - job.z_range.start]
         write_block(volume, lo, as_xyz(frame))
         return {"bytes_in": int(image.nbytes), "z": z}

@@ -72,7 +72,7 @@ class PyramidStage:
             source = tiles.open_tiles(ctx.store, read_only=True)
         else:
             # Read the lossless copy when there is one, so JPEG error does not compound upwards.
-            layer = RAW if pyramid.with_raw or not pyramid.jpeg else IMAGE
+            layer = RAW if pyramid.with_raw else IMAGE
             source = open_scale(ctx.store.url + layer + "/", base, read_only=True)
         data = read_block(source, lo, hi)
         written = pyramid.multiscale.write(wave, params["lo"], data, "mean", pyramid.layers(ctx.store.url))

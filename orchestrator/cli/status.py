@@ -24,6 +24,8 @@ def run(args) -> int:
         expected = "-" if w.expected is None else str(w.expected)
         print(f"  {w.wave:<18}{w.state:<9}{w.done:>7}{expected:>7}{len(w.failed):>8}"
               f"{human_seconds(w.elapsed):>9}{human_seconds(w.eta):>9}")
+    for line in status.notes:
+        print(line)
     failures = [(w.wave, f) for w in status.waves for f in w.failed]
     if failures:
         print("failed tasks:")
