@@ -35,3 +35,31 @@ def compressed_morton(position, grid) -> int:
 def shard_of(chunk_id: int, sharding: dict) -> int:
     hashed = chunk_id >> sharding["preshift_bits"]  # identity hash
     return (hashed >> sharding["minishard_bits"]) & ((1 << sharding["shard_bits"]) - 1)
+
+
+def mode_downsample(volume: np.ndarray, factor) -> np.ndarray:
+    """Most frequent value over factor-sized windows of an (x, y, z) array, ties to the smallest
+    value; windows cut by the edge count only the voxels they hold (as Neuroglancer's and
+    TensorStore's mode downsampling do)."""
+    out_shape = [-(-n // f) for n, f in zip(volume.shape, factor)]
+    padded = np.zeros([o * f for o, f in zip(out_shape, factor)], volume.dtype)
+    valid = np.zeros(padded.shape, bool)
+    sel = tuple(slice(0, n) for n in volume.shape)
+    padded[sel] = volume
+    valid[sel] = True
+
+    def windows(a):
+        shape = [out_shape[0], factor[0], out_shape[1], factor[1], out_shape[2], factor[2]]
+        return a.reshape(shape).transpose(0, 2, 4, 1, 3, 5).reshape(-1, int(np.prod(factor)))
+
+    values, present = windows(padded), windows(valid)
+    # Sort each window's values, count each value's occurrences among the present voxels (an
+    # absent one counts -1, so never wins); argmax takes the first, so the smallest, of the most
+    # frequent.
+    order = np.argsort(values, axis=-1, kind="stable")
+    values = np.take_along_axis(values, order, axis=-1)
+    present = np.take_along_axis(present, order, axis=-1)
+    counts = ((values[:, :, None] == values[:, None, :]) & present[:, None, :]).sum(axis=-1)
+    counts[~present] = -1
+    best = np.take_along_axis(values, counts.argmax(axis=-1)[:, None], axis=-1)[:, 0]
+    return best.reshape(out_shape)

@@ -22,14 +22,20 @@ def chunk_mapping(mapping: dict, chunk_index: int) -> dict:
 def remap_chunk(labels: np.ndarray, mapping: dict, dtype=np.uint64) -> np.ndarray:
     """Replace chunk ids by global ids (0 stays 0; a segment under the size threshold becomes 0).
     `mapping` may be the whole mapping or its chunk_mapping slice. An id missing from it is an
-    error (KeyError), not silently kept: it means labels and mapping come from different runs."""
-    if np.dtype(dtype) == np.uint32 and len(mapping["global"]) and \
-            int(np.max(mapping["global"])) >= 2**32:
+    error (KeyError), not silently kept: it means labels and mapping come from different runs.
+    `labels` may also be a chunk's local labels (uint32, as the stage stores them) with a mapping
+    keyed by local label."""
+    top = int(np.max(mapping["global"])) if len(mapping["global"]) else 0
+    if np.dtype(dtype) == np.uint32 and top >= 2**32:
         raise ValueError("global ids do not fit uint32")
     table = dict(zip(np.asarray(mapping["ids"]).tolist(), np.asarray(mapping["global"]).tolist()))
     table[0] = 0
-    out = fastremap.remap(np.asarray(labels, dtype=np.uint64), table,
-                          preserve_missing_labels=False, in_place=False)
+    labels = np.asarray(labels)
+    # Remap in the labels' own unsigned type when the global ids fit it: fastremap is ~6x faster
+    # on uint32 than on uint64, and no 8-byte copy of the chunk is made.
+    if labels.dtype.kind != "u" or top > np.iinfo(labels.dtype).max:
+        labels = labels.astype(np.uint64)
+    out = fastremap.remap(labels, table, preserve_missing_labels=False, in_place=False)
     return out.astype(dtype, copy=False)
 
 

@@ -1,0 +1,216 @@
+"""Benchmark of the cc stage (not a test): throughput next to the field's reference tools in the
+same run on the same cores, peak memory per task for two volume sizes, and the merge with more
+than a million segments (bench/cc_merge.py).
+
+    .venv/bin/python -m bench.cc [--size 512] [--quick] [--workers N]
+
+* cc3d on the whole volume in memory (one core, no I/O): the speed limit of the labelling itself.
+* emctl's cc stage, LocalRunner with all cores: read the descriptor, label, merge, remap, and write
+  the sharded compressed_segmentation at every scale, segments.csv and segment properties.
+* igneous' CCL (faces, equivalences, relabelling, relabel tasks) with LocalTaskQueue(parallel=
+  cores): 6-connected only; it writes scale 0 only, compresso-encoded (its default; compressed_
+  segmentation is refused for the uint8/uint16 labels it picks), no downsampled scales, no statistics.
+
+Peak memory per task is measured by running every task of a job, one after another, in a fresh
+process that resets the kernel's high-water mark before each task: with the chunk shape and the
+chunks per merge task fixed, it should not grow with the volume. (A pool worker's ru_maxrss would
+not do: a spawned child starts with its parent's high-water mark, the bench's own arrays.)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+THRESHOLD = 127   # emctl: value > 127; igneous: value >= 128
+
+
+def make_descriptor(url: str, size: int, seed: int = 0) -> np.ndarray:
+    """A smooth random uint8 field whose top ~10% form blobs of all sizes, many across chunks
+    (like cleft or organelle predictions), written as raw precomputed with TensorStore."""
+    import tensorstore as ts
+    from scipy import ndimage
+    rng = np.random.default_rng(seed)
+    coarse = ndimage.gaussian_filter(rng.standard_normal((size // 4,) * 3), 1.0)
+    coarse = np.clip((coarse - np.quantile(coarse, 0.9)) * 200 / coarse.std() + 128, 0, 255)
+    vol = ndimage.zoom(coarse.astype(np.uint8), 4, order=1, output=np.uint8)
+    spec = {"driver": "neuroglancer_precomputed", "kvstore": url,
+            "multiscale_metadata": {"type": "image", "data_type": "uint8", "num_channels": 1},
+            "scale_metadata": {"size": [size] * 3, "resolution": [8, 8, 8], "voxel_offset": [0, 0, 0],
+                               "chunk_size": [64, 64, 64], "encoding": "raw"}}
+    ts.open(spec, create=True, delete_existing=True).result()[..., 0].write(vol).result()
+    return vol
+
+
+def run_emctl(dest: str, descriptor: str, connectivity: int, chunkshape: int, workers: int,
+              nummergetasks: int = 1) -> str:
+    """Run the job; returns the segmentation's URL."""
+    from emcore.storage import open_storage
+    from orchestrator import engine, registry
+    from orchestrator.local import LocalRunner
+    job = registry.load_job({"id": "bench-cc", "dest": dest, "stages": {"cc": {
+        "descriptor": descriptor, "ccthresh": THRESHOLD, "connectivity": connectivity,
+        "chunkshape": [chunkshape] * 3, "chunk": [min(64, chunkshape // 2)] * 3,
+        "nummergetasks": nummergetasks}}})
+    store = open_storage(dest)
+    engine.submit_job(store, job)
+    stats = LocalRunner(job, store, workers=workers).run()
+    if any(s.failed for s in stats.values()):
+        raise RuntimeError(f"emctl cc failed: {stats}")
+    return store.url + "segmentation/"
+
+
+def run_igneous(src: str, dest: str, chunkshape: int, workers: int) -> str:
+    """Igneous' four CCL steps, as its `igneous image ccl auto` runs them; returns `dest`."""
+    import igneous.task_creation as tc
+    import igneous.tasks.image.ccl as ccl
+    from taskqueue import LocalTaskQueue
+    shape = (chunkshape,) * 3
+    for create in (tc.create_ccl_face_tasks, tc.create_ccl_equivalence_tasks):
+        tq = LocalTaskQueue(parallel=workers, progress=False)
+        tq.insert(create(src, 0, shape, threshold_gte=THRESHOLD + 1))
+        tq.execute(progress=False)
+    ccl.create_relabeling(src, 0, shape)
+    tq = LocalTaskQueue(parallel=workers, progress=False)
+    tq.insert(tc.create_ccl_relabel_tasks(src, dest, 0, shape, chunk_size=(64, 64, 64),
+                                          encoding="compresso", threshold_gte=THRESHOLD + 1))
+    tq.execute(progress=False)
+    return dest
+
+
+def best_of(repeat: int, run) -> tuple[float, object]:
+    """(fastest wall time, result of that run) of `run(i)` for i in range(repeat)."""
+    best = None
+    for i in range(repeat):
+        t = time.perf_counter()
+        result = run(i)
+        seconds = time.perf_counter() - t
+        if best is None or seconds < best[0]:
+            best = (seconds, result)
+    return best
+
+
+def segment_count(url: str) -> int:
+    from cloudvolume import CloudVolume
+    cv = CloudVolume(url, progress=False, fill_missing=True)
+    return len(np.unique(cv[cv.bounds])) - 1
+
+
+def probe_memory(descriptor: str, chunkshape: int) -> dict:
+    """Per-wave peak memory of the tasks of a cc job, measured in a fresh interpreter."""
+    out = subprocess.run([sys.executable, "-m", "bench.cc", "--probe", descriptor, str(chunkshape)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _rss_mb(field: str) -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field)) / 1024
+
+
+def _probe(descriptor: str, chunkshape: int) -> None:
+    """Run every task of the job one after another in this process, resetting the kernel's
+    high-water mark before each (/proc/self/clear_refs "5"), so each task's own peak is seen."""
+    from emcore.stage import TaskContext
+    from emcore.storage import open_storage
+    from functions.cc.layout import parse_wave
+    from functions.cc.stage import STAGE
+    from orchestrator import registry
+    peaks: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        size = json.loads(open_storage(descriptor).read("info"))["scales"][0]["size"]
+        chunks = int(np.prod([-(-n // chunkshape) for n in size]))
+        job = registry.load_job({"id": "probe", "dest": tmp, "stages": {"cc": {
+            "descriptor": descriptor, "ccthresh": THRESHOLD, "chunkshape": [chunkshape] * 3,
+            "chunk": [min(64, chunkshape // 2)] * 3,
+            # Eight chunks per merge task whatever the volume: each task's share stays the same.
+            "nummergetasks": max(1, chunks // 8)}}})
+        store = open_storage(tmp)
+        done = 0
+        while done < len(waves := STAGE.waves(job, store)):   # the first plan fixes the rest
+            wave = waves[done]
+            for task, params in enumerate(STAGE.plan(job, wave, store)):
+                with open("/proc/self/clear_refs", "w") as f:
+                    f.write("5")
+                before = _rss_mb("VmRSS")
+                STAGE.run(TaskContext(job, store, "cc", wave, task), params)
+                peak = peaks.setdefault(parse_wave(wave)[0], [0.0, 0.0, 0])
+                peak[0] = max(peak[0], _rss_mb("VmHWM"))
+                peak[1] = max(peak[1], _rss_mb("VmHWM") - before)
+                peak[2] += 1
+            done += 1
+    print(json.dumps({"size": size, "chunks": chunks, "waves": peaks}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=512, help="edge of the cubic descriptor, voxels")
+    parser.add_argument("--quick", action="store_true", help="small volumes and merge (a smoke run)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="worker processes")
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="runs of each tool; the fastest counts (other load on the machine only slows runs down)")
+    parser.add_argument("--probe", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.probe:
+        return _probe(args.probe[0], int(args.probe[1]))
+    size = 128 if args.quick else args.size
+    chunkshape = min(256, size // 2)
+    workers = args.workers
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        desc = f"file://{tmp}/desc/"
+        vol = make_descriptor(desc, size)
+        mvox = vol.size / 1e6
+        import cc3d
+        for connectivity in (26, 6):
+            seconds, n = best_of(args.repeat, lambda _: cc3d.connected_components(
+                vol > THRESHOLD, connectivity=connectivity, return_N=True)[1])
+            rows.append(("cc3d, whole volume in memory, 1 core", connectivity, seconds, n))
+        for connectivity in (26, 6):
+            seconds, dest = best_of(args.repeat, lambda i: run_emctl(
+                f"{tmp}/emctl{connectivity}.{i}", desc, connectivity, chunkshape, workers))
+            rows.append((f"emctl cc, {workers} workers, all scales", connectivity, seconds, segment_count(dest)))
+        seconds, dest = best_of(args.repeat, lambda i: run_igneous(
+            desc, f"file://{tmp}/igneous{i}", chunkshape, workers))
+        rows.append((f"igneous CCL, parallel={workers}, scale 0 only", 6, seconds, segment_count(dest)))
+    del vol
+
+    print(f"\ncc throughput: {size}^3 uint8 descriptor ({mvox:.0f} Mvoxels), chunkshape {chunkshape}^3, "
+          f"{workers} cores")
+    print(f"{'tool':<44s} {'conn':>4s} {'seconds':>8s} {'Mvox/s':>8s} {'segments':>9s}")
+    for name, connectivity, seconds, n in rows:
+        print(f"{name:<44s} {connectivity:>4d} {seconds:8.2f} {mvox / seconds:8.1f} {n:>9d}")
+
+    sizes = (64, 128) if args.quick else (size // 2, size)
+    probe_chunk = sizes[0] // 2
+    probes = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for s in sizes:
+            make_descriptor(f"file://{tmp}/{s}/", s, seed=1)
+            probes.append(probe_memory(f"file://{tmp}/{s}/", probe_chunk))
+    print(f"\npeak memory per task, chunkshape {probe_chunk}^3, 8 chunks per merge task: largest "
+          f"resident set of any task of the wave / largest growth during one task, MB")
+    heads = [f"{s}^3, {p['chunks']} chunks" for s, p in zip(sizes, probes)]
+    print(f"{'wave':<12s}" + "".join(f"{h:>26s}" for h in heads))
+    for kind in probes[-1]["waves"]:
+        cells = []
+        for p in probes:
+            peak, growth, tasks = p["waves"].get(kind, (0, 0, 0))
+            cells.append(f"{peak:.0f} / {growth:.0f} ({tasks} tasks)")
+        print(f"{kind:<12s}" + "".join(f"{c:>26s}" for c in cells))
+
+    from bench import cc_merge
+    title, steps = cc_merge.run(150_000 if args.quick else 1_500_000)
+    print(f"\nmerge: {title}")
+    for name, seconds in steps:
+        print(f"  {name:<56s} {seconds:7.2f} s")
+
+
+if __name__ == "__main__":
+    main()

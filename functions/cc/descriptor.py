@@ -1,0 +1,122 @@
+"""The descriptor volume the cc stage thresholds: where it is, and whether it can be used.
+
+Only the data can tell whether the job's options fit it (a type we do not threshold, a threshold
+no voxel can exceed, a scale that does not exist), so this is checked when the first wave is
+planned, and every problem is a TaskError naming the option (`stages.cc.<field>`) and the object.
+The geometry found there is stored at `cc/descriptor.json`: later waves read that snapshot, so
+the whole job works from one view of the descriptor.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+
+from emcore.job import Job
+from emcore.stage import TaskError
+from emcore.storage import NotFound, Storage, StorageError, normalize_url, open_storage
+from functions.cc.options import DEST
+
+SNAPSHOT = "cc/descriptor.json"
+FIELD = "stages.cc."
+# The value range of each type we threshold; a threshold must lie in [low, high) so that some
+# value can exceed it and some cannot (float32 only needs to be a finite float32).
+RANGES = {"uint8": (0, 255), "uint16": (0, 65535), "float32": (-3.4028234663852886e38, 3.4028234663852886e38)}
+ENCODINGS = ("raw", "jpeg", "png")  # what TensorStore decodes for these types
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    url: str
+    scale: int
+    data_type: str
+    size: list[int]
+    resolution: list[float]
+    voxel_offset: list[int]
+
+    def to_json(self) -> bytes:
+        return (json.dumps(asdict(self), indent=1, sort_keys=True) + "\n").encode()
+
+
+def resolve_url(job: Job) -> str:
+    url = job.stage("cc")["descriptor"]
+    return normalize_url(job.dest + url[len(DEST):] if url.startswith(DEST) else url)
+
+
+def stored(store: Storage) -> Descriptor | None:
+    """The snapshot written when the first wave was planned, or None before that."""
+    try:
+        return Descriptor(**json.loads(store.read(SNAPSHOT)))
+    except NotFound:
+        return None
+
+
+def load(store: Storage) -> Descriptor:
+    found = stored(store)
+    if found is None:
+        raise TaskError(f"{store.url}{SNAPSHOT} does not exist: the cc stage's first wave was never planned")
+    return found
+
+
+def inspect(job: Job) -> Descriptor:
+    """Read and check the descriptor's info against the job's options."""
+    options = job.stage("cc")
+    url = resolve_url(job)
+    info = _read_info(url)
+    dtype = info.get("data_type")
+    if dtype not in RANGES:
+        raise TaskError(f"{FIELD}descriptor: {url} has data_type {dtype!r}; the cc stage thresholds "
+                        f"uint8, uint16 or float32 volumes")
+    if info.get("num_channels", 1) != 1:
+        raise TaskError(f"{FIELD}descriptor: {url} has {info['num_channels']} channels; expected 1")
+    scales = info.get("scales") or []
+    if not 0 <= options["scale"] < len(scales):
+        raise TaskError(f"{FIELD}scale: {url} has {len(scales)} scale(s) (0 to {len(scales) - 1}), "
+                        f"not {options['scale']}")
+    scale = scales[options["scale"]]
+    if scale.get("encoding") not in ENCODINGS:
+        raise TaskError(f"{FIELD}descriptor: scale {options['scale']} of {url} is encoded "
+                        f"{scale.get('encoding')!r}; readable encodings: {', '.join(ENCODINGS)}")
+    _check_threshold(options["ccthresh"], dtype, url)
+    _check_not_gzipped(url, scale)
+    return Descriptor(url=url, scale=options["scale"], data_type=dtype, size=list(scale["size"]),
+                      resolution=list(scale["resolution"]), voxel_offset=list(scale.get("voxel_offset", [0, 0, 0])))
+
+
+def _read_info(url: str) -> dict:
+    try:
+        raw = open_storage(url).read("info")
+    except NotFound:
+        raise TaskError(f"{FIELD}descriptor: no precomputed volume at {url} ({url}info does not exist)") from None
+    except (StorageError, ValueError) as e:
+        raise TaskError(f"{FIELD}descriptor: cannot read {url}info: {e}") from None
+    try:
+        info = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise TaskError(f"{FIELD}descriptor: {url}info is not valid JSON: {e}") from None
+    if not isinstance(info, dict) or info.get("@type", "neuroglancer_multiscale_volume") != "neuroglancer_multiscale_volume":
+        raise TaskError(f"{FIELD}descriptor: {url}info does not describe a precomputed volume")
+    return info
+
+
+def _check_threshold(threshold: float, dtype: str, url: str) -> None:
+    low, high = RANGES[dtype]
+    if not math.isfinite(threshold) or not low <= threshold < high:
+        raise TaskError(f"{FIELD}ccthresh: {threshold!r} is outside the range [{low:g}, {high:g}) of "
+                        f"{url}'s {dtype} values, so every voxel would be "
+                        f"{'foreground' if threshold < low else 'background'}")
+
+
+def _check_not_gzipped(url: str, scale: dict) -> None:
+    """CloudVolume writes `<chunk>.gz` on local disks by default; TensorStore would read those
+    chunks as missing (zeros) and the segmentation would be silently empty."""
+    if "sharding" in scale:
+        return
+    lo = scale.get("voxel_offset", [0, 0, 0])
+    hi = [min(o + c, o + s) for o, c, s in zip(lo, scale["chunk_sizes"][0], scale["size"])]
+    first = f"{scale['key']}/" + "_".join(f"{a}-{b}" for a, b in zip(lo, hi))
+    store = open_storage(url)
+    if not store.exists(first) and store.exists(first + ".gz"):
+        raise TaskError(f"{FIELD}descriptor: {url} stores gzipped chunk files ({first}.gz), which "
+                        f"TensorStore cannot read; write it with CloudVolume(..., compress=False) "
+                        f"or with TensorStore")

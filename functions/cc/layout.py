@@ -1,0 +1,87 @@
+"""How a cc job is cut into waves and tasks, and the task parameters of each wave.
+
+    chunks      one task per chunk of `chunkshape`: label it, store its labels, faces and stats
+    merge       `nummergetasks` tasks, each a contiguous run of chunks: a partial merge
+    combine<k>  tasks joining up to FANIN partials of the level below, until at most FANIN remain
+    finalize    one task: global ids (the mapping), segments.csv, segment properties
+    remap       one task per chunk: global ids, written at every scale the chunk owns
+    downsample<w>  the segmentation's later multiscale waves (as the image pyramid's)
+
+The cc chunk grid is the segmentation's block grid (block = chunkshape, both numbered x fastest
+from the volume's origin), so a remap task owns whole shards of every scale it writes.
+"""
+from __future__ import annotations
+
+from emcore.job import Job
+from emcore.multiscale import Multiscale
+from functions.cc.descriptor import Descriptor
+from functions.cc.grid import ID_STRIDE, chunk_box, chunk_count, grid_shape, merge_groups
+
+# A combine or finalize task reads at most this many partials: the tree stays shallow (a million
+# merge tasks need 6 combine waves) and no task holds many partials at once.
+FANIN = 8
+
+CHUNKS, MERGE, COMBINE, FINALIZE, REMAP, DOWNSAMPLE = (
+    "chunks", "merge", "combine", "finalize", "remap", "downsample")
+
+
+def merge_levels(tasks: int) -> list[int]:
+    """Task counts of the merge wave and of each combine wave."""
+    levels = [tasks]
+    while levels[-1] > FANIN:
+        levels.append(-(-levels[-1] // FANIN))
+    return levels
+
+
+def parse_wave(wave: str) -> tuple[str, int]:
+    """("combine", 2) for "combine2"; (name, 0) for the waves without a number."""
+    for kind in (COMBINE, DOWNSAMPLE):
+        if wave.startswith(kind) and wave[len(kind):].isdigit():
+            return kind, int(wave[len(kind):])
+    return wave, 0
+
+
+class Layout:
+    """The cc job's geometry, from its options and the descriptor's stored snapshot."""
+
+    def __init__(self, job: Job, descriptor: Descriptor):
+        self.options = job.stage("cc")
+        self.descriptor = descriptor
+        self.chunkshape = self.options["chunkshape"]
+        self.grid = grid_shape(descriptor.size, self.chunkshape)
+        self.chunks = chunk_count(self.grid)
+        self.groups = merge_groups(self.grid, self.options["nummergetasks"])
+        self.levels = merge_levels(len(self.groups))
+        self.multiscale = Multiscale(descriptor.size, descriptor.resolution, descriptor.voxel_offset,
+                                     self.options["chunk"], self.chunkshape)
+
+    def problem(self) -> str | None:
+        if self.chunks >= ID_STRIDE:
+            return f"stages.cc.chunkshape: {self.chunks} chunks are too many for the id scheme; use larger chunks"
+        problem = self.multiscale.problem()
+        return f"{self.descriptor.url} scale {self.descriptor.scale}: {problem}" if problem else None
+
+    def waves(self) -> list[str]:
+        combines = [f"{COMBINE}{k}" for k in range(1, len(self.levels))]
+        downsamples = [f"{DOWNSAMPLE}{w.index}" for w in self.multiscale.layouts[1:]]
+        return [CHUNKS, MERGE, *combines, FINALIZE, REMAP, *downsamples]
+
+    def box(self, chunk: int) -> dict[str, list[int]]:
+        """{"lo", "hi"}: a chunk's [lo, hi) relative to the volume's origin."""
+        offset, shape = chunk_box(chunk, self.grid, self.chunkshape, self.descriptor.size)
+        return {"lo": offset, "hi": [o + s for o, s in zip(offset, shape)]}
+
+    def tasks(self, wave: str) -> list[dict]:
+        kind, index = parse_wave(wave)
+        if kind in (CHUNKS, REMAP):
+            return [dict(chunk=c, **self.box(c)) for c in range(self.chunks)]
+        if kind == MERGE:
+            return [{"chunks": [group[0], group[-1] + 1]} for group in self.groups]
+        if kind == COMBINE:
+            below = self.levels[index - 1]
+            return [{"parts": [t, min(t + FANIN, below)]} for t in range(0, below, FANIN)]
+        if kind == FINALIZE:
+            return [{"parts": [0, self.levels[-1]]}]
+        if kind == DOWNSAMPLE:
+            return self.multiscale.wave_blocks(index)
+        raise ValueError(f"the cc stage has no wave {wave!r}")
