@@ -22,8 +22,9 @@ test: $(STAMP)
 	$(PY) -m pytest -q -ra
 	infra/test.sh
 
+# Every stage against the field's reference tools, same run, same cores; QUICK=1 for a smoke run.
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m bench $(if $(QUICK),--quick)
 
 images:
 	docker/build-images.sh
