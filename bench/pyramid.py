@@ -1,0 +1,540 @@
+"""Pyramid benchmark: emctl's whole local run (render + pyramid waves) next to igneous building the
+same pyramid on the same cores, and next to this machine's bound for the same pixels (PNG decode
+plus JPEG encode alone), in MB/s of input pixels.
+
+    python -m bench.pyramid [--size 2048] [--sections 512] [--workers N] [--quick] [--data bench-data/pyramid]
+    python bench/pyramid.py ...               (the same)
+
+Defaults: 2048 x 2048 x 512 uint8 (2.1 GB of pixels), all cores; BENCH_PYRAMID_SIZE and
+BENCH_PYRAMID_SECTIONS override them; --quick is a 512 x 512 x 128 smoke run.
+
+The stack is the EM-like sample (orchestrator.samplestack.write_stack, written in batches of
+sections so memory stays small), kept under --data between runs with the raw precomputed copy
+igneous starts from. Each contender runs in its own process tree; a sampler (psutil) records
+every process's peak resident memory and CPU time.
+
+  emctl    `emctl start --config job.json` on the PNGs, the pyramid stage with its defaults
+           (block 1024, chunk 64^3, JPEG quality 90) and raw=false, --workers N. Timed from
+           launch to exit: render wave (PNG decode, tiles write) and pyramid waves (tiles read,
+           downsample, JPEG encode, shard write).
+  igneous  its DownsampleTasks (create_downsampling_tasks, factor 2x2x2, JPEG quality 90, chunk
+           64^3, memory target and so task shape its default) run by LocalTaskQueue(parallel=N),
+           from an unsharded raw precomputed copy of the same stack (chunk 64^3; written
+           beforehand by CloudVolume, not in this row). Passes are repeated from the top mip while
+           igneous still makes mips; what it made is printed. It does not re-encode mip 0 (it
+           stays raw), and it decodes no PNG.
+  ingest+ign  the copy's ingest (timed separately) plus the igneous row: igneous end to end from
+           the same PNGs, still without a JPEG mip 0.
+  bound    a process pool of N: cv2.imdecode of every section, then JPEG encoding (simplejpeg,
+           libjpeg-turbo as TensorStore's encoder, quality 90) of every 64^3 chunk of scale 0,
+           laid out as Neuroglancer's JPEG chunks (64 x 4096 images). Nothing is written.
+
+"CPU s" is user+system time of the whole process tree: on a shared machine, MB per CPU-second
+is the load-independent figure. "peak/task" is the largest resident memory of one worker
+process while it ran pyramid tasks (for emctl: during the pyramid waves only), interpreter and
+libraries included.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+if __package__ in (None, ""):  # run as `python bench/pyramid.py`
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHUNK = 64
+QUALITY = 90
+RESOLUTION = [8, 8, 8]
+PATTERN = "img%05d.png"
+
+
+# ---------------------------------------------------------------------------------------- data
+
+def _batch(args) -> None:
+    """Sections [z0, z0+n) of the stack: the sample generator run for n sections (seed per batch),
+    renamed to their place in the stack."""
+    directory, size, z0, n = args
+    from orchestrator.samplestack import write_stack
+    tmp = tempfile.mkdtemp(prefix=f".batch{z0}-", dir=directory)
+    try:
+        write_stack(tmp, size, n, seed=1000 + z0)
+        for i in range(n):
+            os.replace(os.path.join(tmp, PATTERN % i), os.path.join(directory, PATTERN % (z0 + i)))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def ensure_stack(directory: str, size: int, sections: int, workers: int) -> None:
+    done = os.path.join(directory, "complete.json")
+    if os.path.exists(done):
+        return
+    os.makedirs(directory, exist_ok=True)
+    batch = int(max(4, min(64, 32 * (2048 / size) ** 2)))  # ~1 GB of float fields per batch
+    todo = [(directory, size, z0, min(batch, sections - z0)) for z0 in range(0, sections, batch)
+            if not all(os.path.exists(os.path.join(directory, PATTERN % z))
+                       for z in range(z0, min(z0 + batch, sections)))]
+    print(f"writing the sample stack {size}x{size}x{sections} to {directory} ({len(todo)} batches) ...", flush=True)
+    t = time.time()
+    with ProcessPoolExecutor(workers) as pool:
+        list(pool.map(_batch, todo))
+    with open(done, "w") as f:
+        json.dump({"size": size, "sections": sections}, f)
+    print(f"  {time.time() - t:.0f} s", flush=True)
+
+
+def _read_sections(directory: str, z0: int, z1: int) -> np.ndarray:
+    """(z, y, x) uint8."""
+    import cv2
+    out = None
+    for i, z in enumerate(range(z0, z1)):
+        image = cv2.imread(os.path.join(directory, PATTERN % z), cv2.IMREAD_UNCHANGED)
+        if out is None:
+            out = np.empty((z1 - z0,) + image.shape, image.dtype)
+        out[i] = image
+    return out
+
+
+def _ingest_slab(args) -> None:
+    stack, layer, z0, z1 = args
+    from cloudvolume import CloudVolume
+    vol = CloudVolume(f"file://{layer}", mip=0, compress=False, progress=False)
+    vol[:, :, z0:z1] = _read_sections(stack, z0, z1).transpose(2, 1, 0)
+
+
+def ingest_child(stack: str, layer: str, size: int, sections: int, workers: int) -> None:
+    """Runs in its own process: the stack into an unsharded raw precomputed layer, chunk 64^3, the
+    way igneous' users bring a PNG stack in (CloudVolume, uncompressed, a slab of 64 sections per
+    process)."""
+    from cloudvolume import CloudVolume
+    t0 = time.perf_counter()
+    shutil.rmtree(layer, ignore_errors=True)
+    info = CloudVolume.create_new_info(1, "image", "uint8", "raw", RESOLUTION, [0, 0, 0],
+                                       [size, size, sections], chunk_size=[CHUNK] * 3)
+    CloudVolume(f"file://{layer}", info=info, compress=False, progress=False).commit_info()
+    slabs = [(stack, layer, z, min(z + CHUNK, sections)) for z in range(0, sections, CHUNK)]
+    with ProcessPoolExecutor(workers) as pool:
+        list(pool.map(_ingest_slab, slabs))
+    print(json.dumps({"seconds": time.perf_counter() - t0}))
+
+
+def run_ingest(stack: str, layer: str, size: int, sections: int, workers: int) -> dict:
+    wall, cpu, sampler, done = run_tree(_self_command("--child", "ingest", stack, layer, str(size), str(sections),
+                                                      str(workers)))
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result.update(wall=result["seconds"], process_wall=wall, cpu=cpu, peak_task_mb=sampler.peak_worker())
+    return result
+
+
+# ------------------------------------------------------------------------------ measurement
+
+class TreeSampler:
+    """Peak RSS and last CPU time of every process in a tree, sampled every `period` s, with a
+    phase label per sample (`phase()` is called each time)."""
+
+    def __init__(self, pid: int, phase=lambda: "", period: float = 0.2):
+        import psutil
+        self.root = psutil.Process(pid)
+        self.phase, self.period = phase, period
+        self.peak: dict[tuple[int, str], int] = {}      # (pid, phase) -> peak rss
+        self.cpu: dict[int, float] = {}
+        self.phase_cpu: dict[str, float] = {}            # CPU time used during each phase
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+    def _run(self):
+        import psutil
+        while not self.stop.is_set():
+            phase = self.phase()
+            try:
+                procs = [self.root] + self.root.children(recursive=True)
+            except psutil.Error:
+                procs = []
+            for p in procs:
+                try:
+                    with p.oneshot():
+                        rss = p.memory_info().rss
+                        t = p.cpu_times()
+                except psutil.Error:
+                    continue
+                key = (p.pid, phase)
+                self.peak[key] = max(self.peak.get(key, 0), rss)
+                used = t.user + t.system
+                self.phase_cpu[phase] = self.phase_cpu.get(phase, 0.0) + used - self.cpu.get(p.pid, 0.0)
+                self.cpu[p.pid] = used
+            self.stop.wait(self.period)
+
+    def peak_worker(self, phase: str | None = None) -> float:
+        """MB: the largest RSS of a worker process (in `phase` if given)."""
+        values = [v for (pid, ph), v in self.peak.items()
+                  if pid != self.root.pid and (phase is None or ph == phase)]
+        return max(values, default=0) / 1e6
+
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu.values())
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_tree(command: list[str], phase=lambda: "", env=None) -> tuple[float, float, TreeSampler, subprocess.CompletedProcess]:
+    """Run `command`; (wall s, CPU s of the tree, sampler, completed process)."""
+    cpu0 = _children_cpu()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env=env)
+    with TreeSampler(proc.pid, phase) as sampler:
+        out, err = proc.communicate()
+    wall = time.perf_counter() - t0
+    done = subprocess.CompletedProcess(command, proc.returncode, out, err)
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed ({proc.returncode}):\n{err[-4000:]}")
+    return wall, max(_children_cpu() - cpu0, sampler.cpu_seconds()), sampler, done
+
+
+def _self_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bench.pyramid", *args]
+
+
+# ----------------------------------------------------------------------------------- emctl
+
+def run_emctl(stack: str, out: str, size: int, sections: int, workers: int) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    config = {"id": "bench-pyramid", "source": os.path.abspath(stack), "dest": os.path.abspath(out),
+              "maxz": sections - 1, "resolution": RESOLUTION, "stages": {"pyramid": {"raw": False}}}
+    config_path = out.rstrip("/") + ".job.json"
+    with open(config_path, "w") as f:
+        json.dump(config, f)
+    emctl = os.path.join(os.path.dirname(sys.executable), "emctl")
+    command = [emctl] if os.path.exists(emctl) else [sys.executable, "-m", "orchestrator.cli.main"]
+    started = os.path.join(out, "waves", "pyramid.0", "started")
+    phase = lambda: "pyramid" if os.path.exists(started) else "render"
+    wall, cpu, sampler, done = run_tree(command + ["start", "--config", config_path, "--quiet",
+                                                   "--workers", str(workers)], phase)
+    waves = {}
+    for line in done.stderr.splitlines():
+        parts = line.split()
+        if parts and (parts[0].startswith("align.") or parts[0].startswith("pyramid.")) and len(parts) >= 4:
+            waves[parts[0]] = {"tasks": int(parts[1]), "time": parts[3]}
+    with open(os.path.join(out, "image", "info")) as f:
+        info = json.load(f)
+    return {"wall": wall, "cpu": cpu, "peak_task_mb": sampler.peak_worker("pyramid"),
+            "peak_render_mb": sampler.peak_worker("render"), "phase_cpu": sampler.phase_cpu,
+            "waves": waves, "scales": [s["size"] for s in info["scales"]]}
+
+
+# --------------------------------------------------------------------------------- igneous
+
+def igneous_child(layer: str, workers: int) -> None:
+    """Runs in its own process: igneous' downsampling, pass after pass, timed."""
+    from cloudvolume import CloudVolume
+    from taskqueue import LocalTaskQueue
+    import igneous.task_creation as tc
+    path = f"file://{layer}"
+    passes = []
+    t0 = time.perf_counter()
+    while True:
+        vol = CloudVolume(path, progress=False)
+        top = len(vol.available_mips) - 1
+        if all(s <= CHUNK for s in vol.meta.volume_size(top)):
+            break
+        tq = LocalTaskQueue(parallel=workers, progress=False)
+        tasks = list(tc.create_downsampling_tasks(
+            path, mip=top, fill_missing=False, factor=(2, 2, 2), chunk_size=(CHUNK,) * 3,
+            encoding="jpeg", encoding_level=QUALITY, delete_black_uploads=False))
+        made = len(CloudVolume(path, progress=False).available_mips) - 1 - top
+        if not tasks or made == 0:
+            passes.append({"from_mip": top, "mips": 0, "tasks": 0})
+            break
+        shape = tasks[0].keywords["shape"].tolist() if hasattr(tasks[0], "keywords") else None
+        p0 = time.perf_counter()
+        tq.insert(tasks)
+        tq.execute(progress=False)
+        passes.append({"from_mip": top, "mips": made, "tasks": len(tasks), "task_shape": shape,
+                       "seconds": time.perf_counter() - p0})
+    seconds = time.perf_counter() - t0
+    vol = CloudVolume(path, progress=False)
+    scales = [{"size": vol.meta.volume_size(m).tolist(), "encoding": vol.meta.encoding(m),
+               "chunk": vol.meta.chunk_size(m).tolist(), "quality": vol.scales[m].get("jpeg_quality")}
+              for m in vol.available_mips]
+    gz = len(glob.glob(os.path.join(layer, vol.scales[-1]["key"], "*.gz")))
+    print(json.dumps({"seconds": seconds, "passes": passes, "scales": scales, "gzipped_top_chunks": gz}))
+
+
+def run_igneous(layer: str, workers: int) -> dict:
+    wall, cpu, sampler, done = run_tree(_self_command("--child", "igneous", layer, str(workers)))
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result.update(wall=result["seconds"], process_wall=wall, cpu=cpu, peak_task_mb=sampler.peak_worker())
+    return result
+
+
+# ----------------------------------------------------------------------------------- bound
+
+def _bound_slab(args) -> tuple[float, float, int]:
+    """Decode sections [z0, z1) and JPEG-encode every 64^3 chunk they make: (decode s, encode s, bytes)."""
+    import cv2
+    import simplejpeg
+    stack, z0, z1 = args
+    t0 = time.process_time()
+    slab = None
+    for i, z in enumerate(range(z0, z1)):
+        with open(os.path.join(stack, PATTERN % z), "rb") as f:
+            data = f.read()
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if slab is None:
+            slab = np.empty((z1 - z0,) + image.shape, image.dtype)
+        slab[i] = image
+    t1 = time.process_time()
+    depth, height, width = slab.shape
+    nbytes = 0
+    for y in range(0, height, CHUNK):
+        for x in range(0, width, CHUNK):
+            block = slab[:, y:y + CHUNK, x:x + CHUNK]            # (z, y, x): one chunk
+            # Neuroglancer's JPEG chunk: an image x wide and y*z tall.
+            image = np.ascontiguousarray(block).reshape(-1, block.shape[2], 1)
+            nbytes += len(simplejpeg.encode_jpeg(image, quality=QUALITY, colorspace="GRAY"))
+    return t1 - t0, time.process_time() - t1, nbytes
+
+
+def bound_child(stack: str, sections: int, workers: int) -> None:
+    slabs = [(stack, z, min(z + CHUNK, sections)) for z in range(0, sections, CHUNK)]
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(workers) as pool:
+        parts = list(pool.map(_bound_slab, slabs))
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"seconds": seconds, "decode_cpu": sum(p[0] for p in parts),
+                      "encode_cpu": sum(p[1] for p in parts), "jpeg_bytes": sum(p[2] for p in parts)}))
+
+
+def run_bound(stack: str, sections: int, workers: int) -> dict:
+    wall, cpu, sampler, done = run_tree(_self_command("--child", "bound", stack, str(sections), str(workers)))
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result.update(wall=result["seconds"], process_wall=wall, cpu=cpu, peak_task_mb=sampler.peak_worker())
+    return result
+
+
+# ------------------------------------------------------------------------------- breakdown
+
+def breakdown(stack: str, work: str, sections: int, repeat: int = 2) -> None:
+    """Where a task's CPU time goes, step by step, with emctl's own functions on one block
+    (1024 x 1024 x `sections` cut from the stack's sections), in this process. CPU time
+    (time.process_time) includes TensorStore's threads and is the minimum of `repeat` runs.
+    "now" is what the stages do today (arrays in C order); "F" reads and downsamples in Fortran
+    order, the layout of precomputed chunks (x fastest)."""
+    import tensorstore as ts
+    import simplejpeg
+    from emcore import tiles
+    from emcore.images import decode_png
+    from emcore.multiscale import Multiscale
+    from emcore.storage import open_storage
+    from emcore.volume import downsample, open_scale, read_block, write_block, write_info
+    from functions.align.render import as_xyz
+
+    shutil.rmtree(work, ignore_errors=True)
+    store = open_storage(work)
+    names = [os.path.join(stack, PATTERN % z) for z in range(sections)]
+    first = decode_png(open(names[0], "rb").read(), names[0])
+    height, width = first.shape
+    block = [min(1024, width), min(1024, height), sections]
+    tiles.write_tiles_info(store, [width, height, sections], "uint8", RESOLUTION, [0, 0, 0],
+                           tiles.tile_shape(width, height, [1024, 1024]))
+    ms = Multiscale(block, RESOLUTION, [0, 0, 0], [CHUNK] * 3, [1024, 1024, 1024])
+    for layer, encoding in (("jpeg", "jpeg"), ("raw", "raw")):
+        write_info(store, layer, ms.info("image", "uint8", encoding, QUALITY))
+    scales = list(ms.layouts[0].scales)
+    rows = []
+
+    def step(label: str, mb: float, fn):
+        best, result = None, None
+        for _ in range(repeat):
+            t = time.process_time()
+            result = fn()
+            used = time.process_time() - t
+            best = used if best is None else min(best, used)
+        rows.append((label, best, best / mb * 1e3))
+        return result
+
+    section_mb = width * height * sections / 1e6
+    block_mb = block[0] * block[1] * block[2] / 1e6
+    raw = step("render: read PNG bytes", section_mb, lambda: [open(n, "rb").read() for n in names])
+    images = step("render: PNG decode (cv2)", section_mb, lambda: [decode_png(d, "") for d in raw])
+    volume = tiles.open_tiles(store)
+    step("render: tiles write", section_mb,
+         lambda: [write_block(volume, [0, 0, z], as_xyz(im)) for z, im in enumerate(images)])
+    source = tiles.open_tiles(store, read_only=True)
+    lo, hi = [0, 0, 0], block
+    data_c = step("pyramid: tiles read (now, C order)", block_mb, lambda: read_block(source, lo, hi))
+    data_f = step("pyramid: tiles read (F order)", block_mb,
+                  lambda: source[0:hi[0], 0:hi[1], 0:hi[2], 0].read(order="F").result())
+
+    def chain(data, order):
+        out = [data]
+        for i in scales[1:]:
+            st = ms.scales[i].step
+            if order == "C":
+                out.append(downsample(out[-1], st, "mean"))
+            else:
+                out.append(ts.downsample(ts.array(out[-1]), list(st), "mean").read(order="F").result())
+        return out
+
+    levels_c = step("pyramid: downsample chain (now)", block_mb, lambda: chain(data_c, "C"))
+    levels_f = step("pyramid: downsample chain (F order)", block_mb, lambda: chain(data_f, "F"))
+    jpeg0, raw0 = open_scale(store.url + "jpeg/", 0), open_scale(store.url + "raw/", 0)
+    step("pyramid: scale 0 JPEG shard write (now)", block_mb, lambda: write_block(jpeg0, [0, 0, 0], data_c))
+    step("pyramid: scale 0 raw shard write (now)", block_mb, lambda: write_block(raw0, [0, 0, 0], data_c))
+    step("pyramid: scale 0 JPEG shard write (F)", block_mb, lambda: write_block(jpeg0, [0, 0, 0], data_f))
+    step("pyramid: scale 0 raw shard write (F)", block_mb, lambda: write_block(raw0, [0, 0, 0], data_f))
+    zyx = np.ascontiguousarray(data_f.transpose(2, 1, 0))
+
+    def encode_only():
+        for y in range(0, zyx.shape[1], CHUNK):
+            for x in range(0, zyx.shape[2], CHUNK):
+                chunk = np.ascontiguousarray(zyx[:, y:y + CHUNK, x:x + CHUNK])
+                simplejpeg.encode_jpeg(chunk.reshape(-1, chunk.shape[2], 1), quality=QUALITY, colorspace="GRAY")
+
+    step("pyramid: scale 0 JPEG encode only (simplejpeg)", block_mb, encode_only)
+    uppers = [(open_scale(store.url + "jpeg/", i), lc, lf) for i, lc, lf in zip(scales[1:], levels_c[1:], levels_f[1:])]
+    step("pyramid: scales 1+ JPEG shard writes (now)", block_mb,
+         lambda: [write_block(v, list(ms.scales[i].voxel_offset), a) for (v, a, _), i in zip(uppers, scales[1:])])
+    step("pyramid: scales 1+ JPEG shard writes (F)", block_mb,
+         lambda: [write_block(v, list(ms.scales[i].voxel_offset), a) for (v, _, a), i in zip(uppers, scales[1:])])
+    print(f"\nCPU per step, emctl's functions on {width}x{height}x{sections} sections and a "
+          f"{block[0]}x{block[1]}x{block[2]} block (min of {repeat}):")
+    print(f"{'step':<50}{'CPU s':>8}{'ms/MB':>8}")
+    for label, seconds, per_mb in rows:
+        print(f"{label:<50}{seconds:>8.2f}{per_mb:>8.2f}")
+    per = {label: per_mb for label, _, per_mb in rows}
+    now = sum(v for k, v in per.items() if k.startswith("render") or "(now" in k)
+    fixed = sum(v for k, v in per.items() if k.startswith("render") or "(F" in k) - per["pyramid: scale 0 raw shard write (F)"]
+    now -= per["pyramid: scale 0 raw shard write (now)"]
+    bound = per["render: PNG decode (cv2)"] + per["pyramid: scale 0 JPEG encode only (simplejpeg)"]
+    print(f"sum of steps, now: {now:.1f} ms/MB ({1e3 / now:.0f} MB/CPU-s); in F order: {fixed:.1f} ms/MB "
+          f"({1e3 / fixed:.0f} MB/CPU-s); decode + encode alone: {bound:.1f} ms/MB ({1e3 / bound:.0f} MB/CPU-s)")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------ main
+
+def _row(name: str, r: dict | None, mb: float) -> str:
+    if r is None:
+        return f"{name:<10}{'-':>9}"
+    peak = f"{r['peak_task_mb']:.0f}" if r.get("peak_task_mb") else "-"
+    return (f"{name:<10}{r['wall']:>9.1f}{mb / r['wall']:>9.1f}{r['cpu']:>9.1f}{mb / r['cpu']:>11.1f}   {peak}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.pyramid", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=int(os.environ.get("BENCH_PYRAMID_SIZE", 2048)),
+                        help="section width and height in pixels (default 2048, env BENCH_PYRAMID_SIZE)")
+    parser.add_argument("--sections", type=int, default=int(os.environ.get("BENCH_PYRAMID_SECTIONS", 512)),
+                        help="number of sections (default 512, env BENCH_PYRAMID_SECTIONS)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="processes (default: all cores)")
+    parser.add_argument("--quick", action="store_true", help="smoke run on 512 x 512 x 128")
+    parser.add_argument("--data", default=os.path.join(ROOT, "bench-data", "pyramid"),
+                        help="where the stack and outputs are kept (default bench-data/pyramid)")
+    parser.add_argument("--only", default="emctl,igneous,bound", help="comma-separated subset to run")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="instead: CPU per step (decode, tiles write/read, downsample, JPEG encode, shard "
+                             "write) with emctl's functions on one block, in this process")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        kind, *rest = args.child
+        if kind == "igneous":
+            igneous_child(rest[0], int(rest[1]))
+        elif kind == "ingest":
+            ingest_child(rest[0], rest[1], int(rest[2]), int(rest[3]), int(rest[4]))
+        else:
+            bound_child(rest[0], int(rest[1]), int(rest[2]))
+        return 0
+    if args.quick:
+        args.size, args.sections = 512, 128
+    size, sections, workers = args.size, args.sections, args.workers
+    name = f"{size}x{size}x{sections}"
+    stack = os.path.join(args.data, f"stack-{name}")
+    mb = size * size * sections / 1e6
+    ensure_stack(stack, size, sections, workers)
+    if args.breakdown:
+        breakdown(stack, os.path.join(args.data, "breakdown"), min(sections, 64))
+        return 0
+    only = set(args.only.split(","))
+
+    load = os.getloadavg()[0]
+    print(f"pyramid benchmark: {name} uint8 = {mb:.0f} MB of input pixels, {workers} workers, "
+          f"{os.cpu_count()} cores, load average {load:.1f} at start", flush=True)
+    results: dict[str, dict | None] = {"emctl": None, "igneous": None, "ingest+ign": None, "bound": None}
+    if "emctl" in only:
+        results["emctl"] = run_emctl(stack, os.path.join(args.data, f"out-emctl-{name}"), size, sections, workers)
+        print(f"  emctl done: {results['emctl']['wall']:.1f} s", flush=True)
+    if "igneous" in only:
+        layer = os.path.join(args.data, f"raw-{name}")
+        ingest = run_ingest(stack, layer, size, sections, workers)
+        print(f"  ingest into a raw precomputed layer done: {ingest['wall']:.1f} s", flush=True)
+        results["igneous"] = run_igneous(layer, workers)
+        print(f"  igneous done: {results['igneous']['wall']:.1f} s", flush=True)
+        i = results["igneous"]
+        results["ingest+ign"] = {"wall": ingest["wall"] + i["wall"], "cpu": ingest["cpu"] + i["cpu"],
+                                 "peak_task_mb": max(ingest["peak_task_mb"], i["peak_task_mb"])}
+    if "bound" in only:
+        results["bound"] = run_bound(stack, sections, workers)
+        print(f"  bound done: {results['bound']['wall']:.1f} s", flush=True)
+
+    print()
+    print(f"{'':<10}{'wall s':>9}{'MB/s':>9}{'CPU s':>9}{'MB/CPU-s':>11}   peak MB/task")
+    for key in results:
+        print(_row(key, results[key], mb))
+    e, i, b, ie = results["emctl"], results["igneous"], results["bound"], results["ingest+ign"]
+    if e and i:
+        print(f"emctl / igneous: {i['wall'] / e['wall']:.2f}x wall, {i['cpu'] / e['cpu']:.2f}x CPU (target >= 2x); "
+              f"/ ingest+igneous: {ie['wall'] / e['wall']:.2f}x wall, {ie['cpu'] / e['cpu']:.2f}x CPU")
+    if e and b:
+        print(f"emctl / bound:   {b['wall'] / e['wall']:.0%} wall, {b['cpu'] / e['cpu']:.0%} CPU (target >= 70%)")
+    print(f"load average at end {os.getloadavg()[0]:.1f} (other work on the machine inflates wall times, not CPU s)")
+    if e:
+        waves = ", ".join(f"{w} {v['tasks']} tasks {v['time']}" for w, v in e["waves"].items())
+        split = ", ".join(f"{k} {v:.1f}" for k, v in e["phase_cpu"].items())
+        print(f"\nemctl: {waves}; scales {[s for s in e['scales']]}; worker peak during render "
+              f"{e['peak_render_mb']:.0f} MB; CPU s by phase (sampled): {split}")
+    if i:
+        did = "; ".join(
+            f"pass from mip {p['from_mip']}: {p['mips']} mips, {p['tasks']} tasks"
+            + (f" of {p['task_shape']} voxels, {p['seconds']:.1f} s" if p.get("task_shape") else "")
+            for p in i["passes"])
+        print("ingest+ign: the same PNGs into igneous' input layer (CloudVolume, raw, unsharded, chunk 64^3), "
+              "then igneous; its mip 0 stays raw, so it encodes 1/7 of the JPEG that emctl encodes")
+        print(f"igneous: {did}; then stopped (no further mip with factor 2x2x2 and chunk {CHUNK}^3)")
+        print(f"  timed from task creation to the last task's end; its process, interpreter start included: "
+              f"{i['process_wall']:.1f} s")
+        print(f"  scales {[s['size'] for s in i['scales']]}, encodings {[s['encoding'] for s in i['scales']]}, "
+              f"jpeg quality {i['scales'][-1]['quality']}, gzipped chunks at the top mip: {i['gzipped_top_chunks']}")
+    if b:
+        print(f"bound: PNG decode {b['decode_cpu']:.1f} CPU s, JPEG encode of scale 0 {b['encode_cpu']:.1f} CPU s "
+              f"({b['jpeg_bytes'] / 1e6:.0f} MB of JPEG); upper scales would add 1/7 of the encode")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
