@@ -351,7 +351,6 @@ def breakdown(stack: str, work: str, sections: int, repeat: int = 2) -> None:
     from emcore.multiscale import Multiscale
     from emcore.storage import open_storage
     from emcore.volume import downsample, open_scale, read_block, write_block, write_info
-    from functions.align.render import as_xyz
 
     shutil.rmtree(work, ignore_errors=True)
     store = open_storage(work)
@@ -381,14 +380,14 @@ def breakdown(stack: str, work: str, sections: int, repeat: int = 2) -> None:
     block_mb = block[0] * block[1] * block[2] / 1e6
     raw = step("render: read PNG bytes", section_mb, lambda: [open(n, "rb").read() for n in names])
     images = step("render: PNG decode (cv2)", section_mb, lambda: [decode_png(d, "") for d in raw])
-    volume = tiles.open_tiles(store)
+    info = tiles.read_tiles_info(store)
     step("render: tiles write", section_mb,
-         lambda: [write_block(volume, [0, 0, z], as_xyz(im)) for z, im in enumerate(images)])
+         lambda: [tiles.write_section(store, info, z, im) for z, im in enumerate(images)])
     source = tiles.open_tiles(store, read_only=True)
     lo, hi = [0, 0, 0], block
-    data_c = step("pyramid: tiles read (now, C order)", block_mb, lambda: read_block(source, lo, hi))
-    data_f = step("pyramid: tiles read (F order)", block_mb,
-                  lambda: source[0:hi[0], 0:hi[1], 0:hi[2], 0].read(order="F").result())
+    data_c = step("pyramid: tiles read (C order)", block_mb,
+                  lambda: source[0:hi[0], 0:hi[1], 0:hi[2], 0].read().result())
+    data_f = step("pyramid: tiles read (F order, as read_block)", block_mb, lambda: read_block(source, lo, hi))
 
     def chain(data, order):
         out = [data]

@@ -38,3 +38,21 @@ def read_tiles_info(store: Storage) -> dict | None:
 
 def open_tiles(store: Storage, read_only: bool = False):
     return open_scale(tiles_url(store), 0, read_only=read_only)
+
+
+def write_section(store: Storage, info: dict, z: int, frame) -> None:
+    """Write one rendered section, a (rows, cols) array, as slice `z` (volume coordinates) of the
+    tiles volume. Raw precomputed chunks are the image's own rows (x fastest, little-endian), so
+    they are written as bytes straight from the array, with no library in between; TensorStore
+    reads them back like any chunk."""
+    import numpy as np
+    scale = info["scales"][0]
+    tx, ty, _ = scale["chunk_sizes"][0]
+    ox, oy, _ = scale["voxel_offset"]
+    width, height = scale["size"][:2]
+    dtype = np.dtype(info["data_type"]).newbyteorder("<")
+    for y0 in range(0, height, ty):
+        for x0 in range(0, width, tx):
+            x1, y1 = min(x0 + tx, width), min(y0 + ty, height)
+            data = np.ascontiguousarray(frame[y0:y1, x0:x1], dtype=dtype).tobytes()
+            store.write(f"{PREFIX}/{scale['key']}/{ox + x0}-{ox + x1}_{oy + y0}-{oy + y1}_{z}-{z + 1}", data)

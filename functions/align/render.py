@@ -23,8 +23,3 @@ def _clahe(image: np.ndarray) -> np.ndarray:
     import cv2
     tiles = max(1, min(image.shape) // 128)
     return cv2.createCLAHE(clipLimit=2.0, tileGridSize=(tiles, tiles)).apply(image)
-
-
-def as_xyz(section: np.ndarray) -> np.ndarray:
-    """(rows, cols) image to the (x, y, 1) layout of precomputed volumes."""
-    return section.T[:, :, np.newaxis]

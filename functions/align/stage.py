@@ -13,11 +13,10 @@ from emcore.images import read_png_header, read_section
 from emcore.job import Job
 from emcore.stage import TaskContext, TaskError
 from emcore.storage import Storage, open_storage
-from emcore.volume import write_block
 from functions.align import records
 from functions.align.options import OPTIONS
 from functions.align.pairs import section_task
-from functions.align.render import IDENTITY, _clahe, as_xyz, warp_section
+from functions.align.render import IDENTITY, _clahe, warp_section
 from functions.align.transforms import build
 
 DEFAULT_TILE = [1024, 1024]
@@ -106,10 +105,10 @@ class AlignStage:
         key = job.section_name(z)
         source = ctx.source()
         image = read_section(source, key)
-        volume = tiles.open_tiles(ctx.store)
-        width, height, _ = (int(n) for n in volume.shape[:3])
-        if image.dtype != volume.dtype.numpy_dtype:
-            raise TaskError(f"section {source.url}{key} has {image.dtype} samples but the stack is {volume.dtype.numpy_dtype}")
+        info = tiles.read_tiles_info(ctx.store)
+        width, height, _ = info["scales"][0]["size"]
+        if image.dtype != info["data_type"]:
+            raise TaskError(f"section {source.url}{key} has {image.dtype} samples but the stack is {info['data_type']}")
         if job.stage("align") is None and image.shape != (height, width):
             raise TaskError(f"section {source.url}{key} is {image.shape[1]}x{image.shape[0]} pixels "
                             f"but the stack is {width}x{height}")
@@ -122,8 +121,7 @@ class AlignStage:
             from emcore.fieldstore import read_field
             field, mip = read_field(ctx.store, job, z)
             frame = warp_with_field(_clahe(image) if clahe else image, matrix, field, (height, width), mip)
-        lo = [job.voxel_offset[0], job.voxel_offset[1], job.voxel_offset[2] + z - job.z_range.start]
-        write_block(volume, lo, as_xyz(frame))
+        tiles.write_section(ctx.store, info, job.voxel_offset[2] + z - job.z_range.start, frame)
         return {"bytes_in": int(image.nbytes), "z": z}
 
 
