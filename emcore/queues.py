@@ -20,7 +20,8 @@ def project_id() -> str:
 
 
 @functools.cache
-def _publisher(pid: int):
+def _publisher(pid: int, emulator: str | None):
+    """One client per process and endpoint (the emulator's, in tests, may change)."""
     from google.cloud import pubsub_v1
     settings = pubsub_v1.types.BatchSettings(max_messages=1000, max_bytes=9_000_000, max_latency=0.05)
     return pubsub_v1.PublisherClient(batch_settings=settings)
@@ -30,7 +31,7 @@ class PubSubQueue:
     def __init__(self, project: str | None = None, resource_names: Names | None = None):
         self.project = project or project_id()
         self.names = resource_names or names()
-        self.client = _publisher(os.getpid())
+        self.client = _publisher(os.getpid(), os.environ.get("PUBSUB_EMULATOR_HOST"))
 
     def _topic(self, name: str) -> str:
         return self.client.topic_path(self.project, name)
@@ -49,7 +50,7 @@ class PubSubQueue:
 
 
 @functools.cache
-def _sqs(pid: int):
+def _sqs(pid: int, endpoint: str | None):
     import boto3
     return boto3.client("sqs")
 
@@ -59,7 +60,7 @@ class SQSQueue:
 
     def __init__(self, resource_names: Names | None = None):
         self.names = resource_names or names()
-        self.client = _sqs(os.getpid())
+        self.client = _sqs(os.getpid(), os.environ.get("AWS_ENDPOINT_URL_SQS") or os.environ.get("AWS_ENDPOINT_URL"))
         self._urls: dict[str, str] = {}
 
     def url(self, queue: str) -> str:
