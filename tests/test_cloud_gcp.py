@@ -143,3 +143,19 @@ def test_worker_killed_mid_task_is_redelivered(cloud):
     assert status.state == "complete"
     got = read_volume(store.url + "image_raw")[..., 0]
     np.testing.assert_array_equal(got, stack.transpose(2, 1, 0))
+
+
+def test_emctl_start_with_a_cloud_dest_takes_the_upload_path(cloud, tmp_path):
+    """`emctl start` with a gs:// dest and a local source uploads the sections and the config
+    under the bucket's upload prefix; the bucket's notifications do the rest."""
+    from orchestrator.cli.main import main as emctl
+    stack = smooth_stack(70, 60, SECTIONS, seed=13)
+    write_pngs(tmp_path / "raw", stack)
+    cfg = config("cloud-d", str(tmp_path / "raw"), "gs://emctl-data/jobs/cloud-d/")
+    (tmp_path / "job.json").write_text(json.dumps(cfg))
+    assert emctl(["start", "--config", str(tmp_path / "job.json")]) == 0
+    uploaded = json.loads(cloud.bucket().blob("uploads/cloud-d/job.json").download_as_bytes())
+    assert uploaded["source"] == "gs://emctl-data/uploads/cloud-d/raw/"
+    store = open_storage(cfg["dest"])
+    assert wait_for(store, states=("complete",)).state == "complete"
+    np.testing.assert_array_equal(read_volume(store.url + "image_raw")[..., 0], stack.transpose(2, 1, 0))
