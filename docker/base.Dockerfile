@@ -8,5 +8,9 @@ COPY emcore ./emcore
 COPY functions ./functions
 COPY orchestrator ./orchestrator
 COPY gpu-jobs ./gpu-jobs
-RUN pip install --no-compile . && useradd --uid 10001 --no-create-home emctl
+# meshoptimizer ships only as source: the compiler is installed for the build and removed after.
+RUN apt-get update && apt-get install -y --no-install-recommends g++ \
+ && pip install --no-compile . \
+ && apt-get purge -y g++ && apt-get autoremove -y && rm -rf /var/lib/apt/lists/* \
+ && useradd --uid 10001 --no-create-home emctl
 USER emctl

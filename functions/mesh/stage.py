@@ -1,0 +1,162 @@
+"""The mesh stage: a wave of chunk tasks (marching cubes, simplification, levels 0 and 1 per
+finest octree node), then a wave of merge tasks, one per shard (coarser levels, Draco, manifests,
+the shard file). See docs/mesh.md."""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+import fastremap
+import numpy as np
+
+from emcore.job import Job
+from emcore.stage import TaskContext, TaskError
+from emcore.storage import Storage, open_storage
+from functions.mesh import fragments, geometry, multilod, shards, surface
+from functions.mesh.source import open_segmentation, output_url
+
+TMP = "mesh-tmp/"
+_WORK = np.dtype([("chunk", "<u4"), ("id", "<u8"), ("offset", "<u8"), ("size", "<u8")])
+
+
+def _chunk_key(position, ext: str) -> str:
+    return f"{TMP}chunks/{fragments.chunk_name(position)}.{ext}"
+
+
+class MeshStage:
+    name = "mesh"
+
+    def waves(self, job: Job, store: Storage) -> list[str]:
+        return ["chunks", "merge"] if job.stage("mesh") is not None else []
+
+    def plan(self, job: Job, wave: str, store: Storage) -> list[dict[str, Any]]:
+        options = job.stage("mesh")
+        seg = open_segmentation(job)
+        if wave == "chunks":
+            return [{"chunk": list(p)} for p in geometry.chunks(seg.size, options["chunk"])]
+        return self._plan_merge(job, store, seg)
+
+    def run(self, ctx: TaskContext, params: dict[str, Any]) -> dict[str, Any]:
+        if ctx.wave == "chunks":
+            return self._run_chunk(ctx, params["chunk"])
+        return self._run_merge(ctx, params["shard"])
+
+    # -- chunk wave ----------------------------------------------------------------------------
+    def _run_chunk(self, ctx: TaskContext, position) -> dict[str, Any]:
+        options = ctx.job.stage("mesh")
+        seg = open_segmentation(ctx.job)
+        chunk, lods, error = options["chunk"], options["lods"], float(options["simplification_error"])
+        labels, lo = seg.read_chunk(position, chunk)
+        if options["object_ids"]:
+            labels = fastremap.mask_except(labels, [int(i) for i in options["object_ids"]], in_place=True)
+        core = labels[tuple(slice(1, 1 + min(c, s - p * c)) for p, c, s in zip(position, chunk, seg.size))]
+        ids, counts = fastremap.unique(core, return_counts=True)
+        voxels = {int(i): int(n) for i, n in zip(ids, counts) if i != 0}
+        pieces = surface.mesh_chunk(labels, lo, chunk)
+        res, voxel = seg.resolution, float(max(seg.resolution))
+        bound0, bound1 = multilod.lod_bound(error, voxel, 0), multilod.lod_bound(error, voxel, 1)
+        records, tri_in, tri_out = {}, 0, 0
+        for oid in sorted(set(voxels) | set(pieces)):
+            parts = []
+            for piece in pieces.get(oid, []):
+                tri_in += len(piece.faces)
+                f0, check = multilod.simplify_piece(piece.half, piece.faces, bound0, res, chunk, 0, True)
+                parts.append((0, piece.node, *multilod.compact(piece.half, f0)))
+                tri_out += len(f0)
+                if lods >= 2:
+                    # Level 1 from level 0, bounded against the unsimplified surface (reusing its check).
+                    f1, _ = multilod.simplify_piece(piece.half, f0, bound1, res, chunk, 0, True, check)
+                    parts.append((1, piece.node, *multilod.compact(piece.half, f1)))
+            records[oid] = (voxels.get(oid, 0), fragments.encode_record(parts))
+        index, data = fragments.encode_chunk(records)
+        ctx.store.write(_chunk_key(position, "dat"), data)
+        ctx.store.write(_chunk_key(position, "idx"), index)   # last: an index means its data is complete
+        return {"bytes_in": int(labels.nbytes), "objects": len(records), "triangles": tri_in, "triangles_lod0": tri_out}
+
+    # -- merge wave ----------------------------------------------------------------------------
+    def _plan_merge(self, job: Job, store: Storage, seg) -> list[dict[str, Any]]:
+        options = job.stage("mesh")
+        positions = geometry.chunks(seg.size, options["chunk"])
+        tables = []
+        for i, position in enumerate(positions):
+            table = fragments.decode_index(store.read(_chunk_key(position, "idx")))
+            work = np.zeros(len(table), _WORK)
+            work["chunk"], work["id"], work["offset"], work["size"] = i, table["id"], table["offset"], table["size"]
+            tables.append((work, table["voxels"]))
+        work = np.concatenate([t[0] for t in tables]) if tables else np.zeros(0, _WORK)
+        counts = np.concatenate([t[1] for t in tables]) if tables else np.zeros(0, np.uint64)
+        ids, inverse = np.unique(work["id"], return_inverse=True)
+        voxels = np.zeros(len(ids), np.uint64)
+        np.add.at(voxels, inverse, counts)
+        if options["object_ids"]:
+            missing = sorted(set(options["object_ids"]) - {int(i) for i, n in zip(ids, voxels) if n > 0})
+            if missing:
+                listed = ", ".join(str(m) for m in missing[:10]) + (" ..." if len(missing) > 10 else "")
+                raise TaskError(f"stages.mesh.object_ids: segment{'s' if len(missing) > 1 else ''} {listed} "
+                                f"not present in {seg.url} at scale {seg.mip}")
+        keep = (voxels > 0) & (voxels >= options["min_voxels"])
+        selected = ids[keep]
+        work = work[keep[inverse]]
+        # As many merge tasks as a quarter of the chunk tasks, for parallelism in small jobs too.
+        spec = shards.choose_sharding(len(selected), int(work["size"].sum()), min_shards=len(positions) // 4)
+        out = open_storage(output_url(job, seg))
+        out.write("info", (json.dumps(mesh_info(spec), indent=1, sort_keys=True) + "\n").encode())
+        if seg.own and seg.info.get("mesh") != "mesh":
+            info = dict(seg.info, mesh="mesh")
+            open_storage(seg.url).write("info", (json.dumps(info, indent=1, sort_keys=True) + "\n").encode())
+        shard_of, _ = shards.locate(work["id"], spec)
+        tasks = []
+        for shard in np.unique(shard_of):
+            store.write(f"{TMP}merge/{int(shard)}.work", fragments.zlib.compress(work[shard_of == shard].tobytes(), 1))
+            tasks.append({"shard": int(shard)})
+        return tasks
+
+    def _run_merge(self, ctx: TaskContext, shard: int) -> dict[str, Any]:
+        options = ctx.job.stage("mesh")
+        seg = open_segmentation(ctx.job)
+        positions = geometry.chunks(seg.size, options["chunk"])
+        work = np.frombuffer(fragments.zlib.decompress(ctx.store.read(f"{TMP}merge/{shard}.work")), _WORK)
+        objects: dict[int, dict[int, dict[tuple, list]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+        for chunk_index in np.unique(work["chunk"]):
+            rows = np.sort(work[work["chunk"] == chunk_index], order="offset")
+            key = _chunk_key(positions[int(chunk_index)], "dat")
+            for run in _runs(rows):
+                start, end = int(run["offset"][0]), int(run["offset"][-1] + run["size"][-1])
+                blob = ctx.store.read_range(key, start, end)
+                for row in run:
+                    a = int(row["offset"]) - start
+                    for lod, node, half, faces in fragments.decode_record(blob[a:a + int(row["size"])]):
+                        objects[int(row["id"])][lod][node].append((half, faces))
+        lods, error, chunk = options["lods"], float(options["simplification_error"]), options["chunk"]
+        entries, nbytes = [], 0
+        for oid in sorted(objects):
+            pieces = {lod: {node: parts[0] if len(parts) == 1 else surface.weld([p[0] for p in parts], [p[1] for p in parts])
+                            for node, parts in nodes.items()} for lod, nodes in objects[oid].items()}
+            data, manifest = multilod.encode_object(pieces, lods, chunk, seg.resolution, seg.voxel_offset, error)
+            entries.append((oid, data, manifest))
+            nbytes += len(data) + len(manifest)
+        spec = mesh_info_spec(ctx.job, seg)
+        out = open_storage(output_url(ctx.job, seg))
+        out.write(shards.shard_key(shard, spec), shards.build_shard(entries, spec))
+        return {"objects": len(entries), "bytes_out": nbytes}
+
+
+def _runs(rows: np.ndarray, gap: int = 1 << 16) -> list[np.ndarray]:
+    """Split offset-sorted records into runs read with one ranged read each: records less than
+    `gap` bytes apart share a read (the other shards' records between them are read and skipped)."""
+    ends = rows["offset"] + rows["size"]
+    breaks = np.flatnonzero(rows["offset"][1:] > ends[:-1] + np.uint64(gap)) + 1
+    return np.split(rows, breaks)
+
+
+def mesh_info(spec: dict) -> dict:
+    return {"@type": "neuroglancer_multilod_draco", "vertex_quantization_bits": multilod.QUANTIZATION_BITS,
+            "transform": [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0], "lod_scale_multiplier": 1.0, "sharding": spec}
+
+
+def mesh_info_spec(job: Job, seg) -> dict:
+    return json.loads(open_storage(output_url(job, seg)).read("info"))["sharding"]
+
+
+STAGE = MeshStage()
