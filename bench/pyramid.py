@@ -40,12 +40,9 @@ import argparse
 import glob
 import json
 import os
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -53,6 +50,8 @@ if __package__ in (None, ""):  # run as `python bench/pyramid.py`
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np
+
+from bench.measure import run_tree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHUNK = 64
@@ -136,82 +135,6 @@ def run_ingest(stack: str, layer: str, size: int, sections: int, workers: int) -
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result.update(wall=result["seconds"], process_wall=wall, cpu=cpu, peak_task_mb=sampler.peak_worker())
     return result
-
-
-# ------------------------------------------------------------------------------ measurement
-
-class TreeSampler:
-    """Peak RSS and last CPU time of every process in a tree, sampled every `period` s, with a
-    phase label per sample (`phase()` is called each time)."""
-
-    def __init__(self, pid: int, phase=lambda: "", period: float = 0.2):
-        import psutil
-        self.root = psutil.Process(pid)
-        self.phase, self.period = phase, period
-        self.peak: dict[tuple[int, str], int] = {}      # (pid, phase) -> peak rss
-        self.cpu: dict[int, float] = {}
-        self.phase_cpu: dict[str, float] = {}            # CPU time used during each phase
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
-
-    def _run(self):
-        import psutil
-        while not self.stop.is_set():
-            phase = self.phase()
-            try:
-                procs = [self.root] + self.root.children(recursive=True)
-            except psutil.Error:
-                procs = []
-            for p in procs:
-                try:
-                    with p.oneshot():
-                        rss = p.memory_info().rss
-                        t = p.cpu_times()
-                except psutil.Error:
-                    continue
-                key = (p.pid, phase)
-                self.peak[key] = max(self.peak.get(key, 0), rss)
-                used = t.user + t.system
-                self.phase_cpu[phase] = self.phase_cpu.get(phase, 0.0) + used - self.cpu.get(p.pid, 0.0)
-                self.cpu[p.pid] = used
-            self.stop.wait(self.period)
-
-    def peak_worker(self, phase: str | None = None) -> float:
-        """MB: the largest RSS of a worker process (in `phase` if given)."""
-        values = [v for (pid, ph), v in self.peak.items()
-                  if pid != self.root.pid and (phase is None or ph == phase)]
-        return max(values, default=0) / 1e6
-
-    def cpu_seconds(self) -> float:
-        return sum(self.cpu.values())
-
-
-def _children_cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
-def run_tree(command: list[str], phase=lambda: "", env=None) -> tuple[float, float, TreeSampler, subprocess.CompletedProcess]:
-    """Run `command`; (wall s, CPU s of the tree, sampler, completed process)."""
-    cpu0 = _children_cpu()
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env=env)
-    with TreeSampler(proc.pid, phase) as sampler:
-        out, err = proc.communicate()
-    wall = time.perf_counter() - t0
-    done = subprocess.CompletedProcess(command, proc.returncode, out, err)
-    if proc.returncode:
-        raise RuntimeError(f"{' '.join(command)} failed ({proc.returncode}):\n{err[-4000:]}")
-    return wall, max(_children_cpu() - cpu0, sampler.cpu_seconds()), sampler, done
 
 
 def _self_command(*args: str) -> list[str]:
@@ -336,107 +259,6 @@ def run_bound(stack: str, sections: int, workers: int) -> dict:
     return result
 
 
-# ------------------------------------------------------------------------------- breakdown
-
-def breakdown(stack: str, work: str, sections: int, repeat: int = 2) -> None:
-    """Where a task's CPU time goes, step by step, with emctl's own functions on one block
-    (1024 x 1024 x `sections` cut from the stack's sections), in this process. CPU time
-    (time.process_time) includes TensorStore's threads and is the minimum of `repeat` runs.
-    "now" is what the stages do today (arrays in C order); "F" reads and downsamples in Fortran
-    order, the layout of precomputed chunks (x fastest)."""
-    import tensorstore as ts
-    import simplejpeg
-    from emcore import tiles
-    from emcore.images import decode_png
-    from emcore.multiscale import Multiscale
-    from emcore.storage import open_storage
-    from emcore.volume import downsample, open_scale, read_block, write_block, write_info
-
-    shutil.rmtree(work, ignore_errors=True)
-    store = open_storage(work)
-    names = [os.path.join(stack, PATTERN % z) for z in range(sections)]
-    first = decode_png(open(names[0], "rb").read(), names[0])
-    height, width = first.shape
-    block = [min(1024, width), min(1024, height), sections]
-    tiles.write_tiles_info(store, [width, height, sections], "uint8", RESOLUTION, [0, 0, 0],
-                           tiles.tile_shape(width, height, [1024, 1024]))
-    ms = Multiscale(block, RESOLUTION, [0, 0, 0], [CHUNK] * 3, [1024, 1024, 1024])
-    for layer, encoding in (("jpeg", "jpeg"), ("raw", "raw")):
-        write_info(store, layer, ms.info("image", "uint8", encoding, QUALITY))
-    scales = list(ms.layouts[0].scales)
-    rows = []
-
-    def step(label: str, mb: float, fn):
-        best, result = None, None
-        for _ in range(repeat):
-            t = time.process_time()
-            result = fn()
-            used = time.process_time() - t
-            best = used if best is None else min(best, used)
-        rows.append((label, best, best / mb * 1e3))
-        return result
-
-    section_mb = width * height * sections / 1e6
-    block_mb = block[0] * block[1] * block[2] / 1e6
-    raw = step("render: read PNG bytes", section_mb, lambda: [open(n, "rb").read() for n in names])
-    images = step("render: PNG decode (cv2)", section_mb, lambda: [decode_png(d, "") for d in raw])
-    info = tiles.read_tiles_info(store)
-    step("render: tiles write", section_mb,
-         lambda: [tiles.write_section(store, info, z, im) for z, im in enumerate(images)])
-    source = tiles.open_tiles(store, read_only=True)
-    lo, hi = [0, 0, 0], block
-    data_c = step("pyramid: tiles read (C order)", block_mb,
-                  lambda: source[0:hi[0], 0:hi[1], 0:hi[2], 0].read().result())
-    data_f = step("pyramid: tiles read (F order, as read_block)", block_mb, lambda: read_block(source, lo, hi))
-
-    def chain(data, order):
-        out = [data]
-        for i in scales[1:]:
-            st = ms.scales[i].step
-            if order == "C":
-                out.append(downsample(out[-1], st, "mean"))
-            else:
-                out.append(ts.downsample(ts.array(out[-1]), list(st), "mean").read(order="F").result())
-        return out
-
-    levels_c = step("pyramid: downsample chain (now)", block_mb, lambda: chain(data_c, "C"))
-    levels_f = step("pyramid: downsample chain (F order)", block_mb, lambda: chain(data_f, "F"))
-    jpeg0, raw0 = open_scale(store.url + "jpeg/", 0), open_scale(store.url + "raw/", 0)
-    step("pyramid: scale 0 JPEG shard write (now)", block_mb, lambda: write_block(jpeg0, [0, 0, 0], data_c))
-    step("pyramid: scale 0 raw shard write (now)", block_mb, lambda: write_block(raw0, [0, 0, 0], data_c))
-    step("pyramid: scale 0 JPEG shard write (F)", block_mb, lambda: write_block(jpeg0, [0, 0, 0], data_f))
-    step("pyramid: scale 0 raw shard write (F)", block_mb, lambda: write_block(raw0, [0, 0, 0], data_f))
-    zyx = np.ascontiguousarray(data_f.transpose(2, 1, 0))
-
-    def encode_only():
-        for y in range(0, zyx.shape[1], CHUNK):
-            for x in range(0, zyx.shape[2], CHUNK):
-                chunk = np.ascontiguousarray(zyx[:, y:y + CHUNK, x:x + CHUNK])
-                simplejpeg.encode_jpeg(chunk.reshape(-1, chunk.shape[2], 1), quality=QUALITY, colorspace="GRAY")
-
-    step("pyramid: scale 0 JPEG encode only (simplejpeg)", block_mb, encode_only)
-    uppers = [(open_scale(store.url + "jpeg/", i), lc, lf) for i, lc, lf in zip(scales[1:], levels_c[1:], levels_f[1:])]
-    step("pyramid: scales 1+ JPEG shard writes (now)", block_mb,
-         lambda: [write_block(v, list(ms.scales[i].voxel_offset), a) for (v, a, _), i in zip(uppers, scales[1:])])
-    step("pyramid: scales 1+ JPEG shard writes (F)", block_mb,
-         lambda: [write_block(v, list(ms.scales[i].voxel_offset), a) for (v, _, a), i in zip(uppers, scales[1:])])
-    print(f"\nCPU per step, emctl's functions on {width}x{height}x{sections} sections and a "
-          f"{block[0]}x{block[1]}x{block[2]} block (min of {repeat}):")
-    print(f"{'step':<50}{'CPU s':>8}{'ms/MB':>8}")
-    for label, seconds, per_mb in rows:
-        print(f"{label:<50}{seconds:>8.2f}{per_mb:>8.2f}")
-    per = {label: per_mb for label, _, per_mb in rows}
-    now = sum(v for k, v in per.items() if k.startswith("render") or "(now" in k)
-    fixed = sum(v for k, v in per.items() if k.startswith("render") or "(F" in k) - per["pyramid: scale 0 raw shard write (F)"]
-    now -= per["pyramid: scale 0 raw shard write (now)"]
-    bound = per["render: PNG decode (cv2)"] + per["pyramid: scale 0 JPEG encode only (simplejpeg)"]
-    print(f"sum of steps, now: {now:.1f} ms/MB ({1e3 / now:.0f} MB/CPU-s); in F order: {fixed:.1f} ms/MB "
-          f"({1e3 / fixed:.0f} MB/CPU-s); decode + encode alone: {bound:.1f} ms/MB ({1e3 / bound:.0f} MB/CPU-s)")
-    shutil.rmtree(work, ignore_errors=True)
-
-
-# ------------------------------------------------------------------------------------ main
-
 def _row(name: str, r: dict | None, mb: float) -> str:
     if r is None:
         return f"{name:<10}{'-':>9}"
@@ -477,6 +299,7 @@ def main(argv=None) -> int:
     mb = size * size * sections / 1e6
     ensure_stack(stack, size, sections, workers)
     if args.breakdown:
+        from bench.pyramid_breakdown import breakdown
         breakdown(stack, os.path.join(args.data, "breakdown"), min(sections, 64))
         return 0
     only = set(args.only.split(","))

@@ -1,0 +1,84 @@
+"""Measuring a benchmark contender as a process tree: wall time, CPU time of every process in it,
+and each worker's peak resident memory, sampled with psutil."""
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+class TreeSampler:
+    """Peak RSS and last CPU time of every process in a tree, sampled every `period` s, with a
+    phase label per sample (`phase()` is called each time)."""
+
+    def __init__(self, pid: int, phase=lambda: "", period: float = 0.2):
+        import psutil
+        self.root = psutil.Process(pid)
+        self.phase, self.period = phase, period
+        self.peak: dict[tuple[int, str], int] = {}      # (pid, phase) -> peak rss
+        self.cpu: dict[int, float] = {}
+        self.phase_cpu: dict[str, float] = {}            # CPU time used during each phase
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+    def _run(self):
+        import psutil
+        while not self.stop.is_set():
+            phase = self.phase()
+            try:
+                procs = [self.root] + self.root.children(recursive=True)
+            except psutil.Error:
+                procs = []
+            for p in procs:
+                try:
+                    with p.oneshot():
+                        rss = p.memory_info().rss
+                        t = p.cpu_times()
+                except psutil.Error:
+                    continue
+                key = (p.pid, phase)
+                self.peak[key] = max(self.peak.get(key, 0), rss)
+                used = t.user + t.system
+                self.phase_cpu[phase] = self.phase_cpu.get(phase, 0.0) + used - self.cpu.get(p.pid, 0.0)
+                self.cpu[p.pid] = used
+            self.stop.wait(self.period)
+
+    def peak_worker(self, phase: str | None = None) -> float:
+        """MB: the largest RSS of a worker process (in `phase` if given)."""
+        values = [v for (pid, ph), v in self.peak.items()
+                  if pid != self.root.pid and (phase is None or ph == phase)]
+        return max(values, default=0) / 1e6
+
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu.values())
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_tree(command: list[str], phase=lambda: "", env=None) -> tuple[float, float, TreeSampler, subprocess.CompletedProcess]:
+    """Run `command`; (wall s, CPU s of the tree, sampler, completed process)."""
+    cpu0 = _children_cpu()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env=env)
+    with TreeSampler(proc.pid, phase) as sampler:
+        out, err = proc.communicate()
+    wall = time.perf_counter() - t0
+    done = subprocess.CompletedProcess(command, proc.returncode, out, err)
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed ({proc.returncode}):\n{err[-4000:]}")
+    return wall, max(_children_cpu() - cpu0, sampler.cpu_seconds()), sampler, done
