@@ -98,7 +98,7 @@ def breakdown(stack: str, work: str, sections: int, repeat: int = 2) -> None:
     for label, seconds, per_mb in rows:
         print(f"{label:<50}{seconds:>8.2f}{per_mb:>8.2f}")
     per = {label: per_mb for label, _, per_mb in rows}
-    now = sum(v for k, v in per.items() if k.startswith("render") or "(now" in k)
+    now = sum(v for k, v in per.items() if k.startswith("render") or "(C order" in k)
     fixed = sum(v for k, v in per.items() if k.startswith("render") or "(F" in k) - per["pyramid: scale 0 raw shard write (F)"]
     now -= per["pyramid: scale 0 raw shard write (C order)"]
     bound = per["render: PNG decode (cv2)"] + per["pyramid: scale 0 JPEG encode only (simplejpeg)"]
