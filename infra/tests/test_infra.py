@@ -6,136 +6,17 @@ from __future__ import annotations
 import ast
 import json
 import re
-import runpy
 import sys
-from dataclasses import dataclass, field
-from pathlib import Path
 
-import pulumi
 import pytest
 import yaml
 
-INFRA = Path(__file__).resolve().parents[1]
-REPO = INFRA.parent
-sys.path.insert(0, str(INFRA))
+from mocked import INFRA, PROJECT, PUBLIC, PUBSUB_AGENT, REPO, STORAGE_AGENT, deploy, email
+from emcore.names import GPU_STAGES, ORCHESTRATOR, STAGES, UPLOAD_PREFIX, Names
+from emctl_infra.bucket import TEMPORARY_PREFIXES
+from emctl_infra.profiles import HEAVY_STAGES, PROFILES
+from emctl_infra.settings import DEFAULT_CORS_ORIGINS, DEFAULT_MAX_INSTANCES
 
-import emctl_infra  # noqa: E402,F401  (puts the repository root on sys.path for emcore)
-from emcore.names import GPU_STAGES, ORCHESTRATOR, STAGES, UPLOAD_PREFIX, Names  # noqa: E402
-from emctl_infra.bucket import TEMPORARY_PREFIXES  # noqa: E402
-from emctl_infra.profiles import HEAVY_STAGES, PROFILES  # noqa: E402
-from emctl_infra.settings import DEFAULT_CORS_ORIGINS, DEFAULT_MAX_INSTANCES  # noqa: E402
-
-PROJECT = "emctl-test-project"
-NUMBER = "123456789012"
-PUBSUB_AGENT = f"service-{NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com"
-STORAGE_AGENT = f"service-{NUMBER}@gs-project-accounts.iam.gserviceaccount.com"
-PUBLIC = ("allUsers", "allAuthenticatedUsers")
-
-
-@dataclass
-class Resource:
-    type: str
-    name: str
-    inputs: dict
-    outputs: dict
-
-
-@dataclass
-class Deployment:
-    resources: list[Resource] = field(default_factory=list)
-    exports: dict = field(default_factory=dict)
-
-    def of(self, type_suffix: str) -> list[Resource]:
-        return [r for r in self.resources if r.type.endswith(type_suffix)]
-
-    def one(self, type_suffix: str, name: str) -> Resource:
-        found = [r for r in self.of(type_suffix) if r.inputs.get("name", r.name) == name or r.name == name]
-        assert len(found) == 1, f"expected one {type_suffix} named {name}, found {len(found)}"
-        return found[0]
-
-    def named(self, type_suffix: str) -> dict[str, Resource]:
-        return {r.inputs["name"]: r for r in self.of(type_suffix)}
-
-
-class Mocks(pulumi.runtime.Mocks):
-    """Gives each resource the outputs the real provider computes and the program uses."""
-
-    def __init__(self, deployment: Deployment):
-        self.deployment = deployment
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        inputs = dict(args.inputs)
-        outputs = dict(inputs)
-        rid = f"{args.name}-id"
-        t = args.typ
-        if t.endswith("serviceaccount/account:Account"):
-            email = f"{inputs['accountId']}@{PROJECT}.iam.gserviceaccount.com"
-            outputs.update(email=email, name=f"projects/{PROJECT}/serviceAccounts/{email}")
-            rid = outputs["name"]
-        elif t.endswith("cloudrunv2/service:Service"):
-            outputs["uri"] = f"https://{inputs['name']}-q7x2k4mlaa-uc.a.run.app"
-            rid = f"projects/{PROJECT}/locations/{inputs['location']}/services/{inputs['name']}"
-        elif t.endswith("pubsub/topic:Topic"):
-            rid = f"projects/{PROJECT}/topics/{inputs['name']}"
-        elif t.endswith("pubsub/subscription:Subscription"):
-            rid = f"projects/{PROJECT}/subscriptions/{inputs['name']}"
-        elif t.endswith("storage/bucket:Bucket"):
-            outputs["url"] = f"gs://{inputs['name']}"
-            rid = inputs["name"]
-        elif t.endswith("artifactregistry/repository:Repository"):
-            outputs["name"] = inputs["repositoryId"]
-        self.deployment.resources.append(Resource(t, args.name, inputs, outputs))
-        return rid, outputs
-
-    def call(self, args: pulumi.runtime.MockCallArgs):
-        if args.token == "gcp:organizations/getProject:getProject":
-            return {"number": NUMBER, "projectId": PROJECT, "name": PROJECT}
-        if args.token == "gcp:storage/getProjectServiceAccount:getProjectServiceAccount":
-            return {"emailAddress": STORAGE_AGENT, "member": f"serviceAccount:{STORAGE_AGENT}",
-                    "project": PROJECT}
-        raise AssertionError(f"unexpected invoke {args.token}")
-
-
-def _config_value(value) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def deploy(config: dict) -> Deployment:
-    """Run infra/__main__.py under the mocks with `config` as the stack configuration."""
-    deployment = Deployment()
-    pulumi.runtime.set_mocks(Mocks(deployment), project="emctl", stack="test", preview=False)
-    pulumi.runtime.set_all_config({k: _config_value(v) for k, v in config.items()})
-    exported = {}
-    real_export = pulumi.export
-
-    def export(name, value):
-        exported[name] = value
-
-    @pulumi.runtime.test
-    def run():
-        pulumi.export = export
-        try:
-            runpy.run_path(str(INFRA / "__main__.py"), run_name="__main__")
-        finally:
-            pulumi.export = real_export
-        return pulumi.Output.all(**exported).apply(deployment.exports.update)
-
-    run()
-    return deployment
-
-
-@pytest.fixture(scope="module")
-def stack() -> Deployment:
-    return deploy({"emctl:project": PROJECT})
-
-
-@pytest.fixture(scope="module")
-def names() -> Names:
-    return Names("emctl")
-
-
-def email(account_id: str) -> str:
-    return f"{account_id}@{PROJECT}.iam.gserviceaccount.com"
 
 
 # --- Pub/Sub -----------------------------------------------------------------------------------
@@ -348,81 +229,6 @@ def test_the_orchestrator_is_told_where_to_run_gpu_jobs(stack, names):
     assert env["EMCTL_GPU_CLUSTER"] == stack.exports["gpuCluster"]
     assert env["EMCTL_GPU_LOCATION"] == "us-central1-a"
     assert env["EMCTL_GPU_SERVICE_ACCOUNT"] == names.gpu_account
-
-
-# --- service accounts against docs/deploy.md ----------------------------------------------------
-
-def _doc_grants() -> set[tuple[str, str, str, str]]:
-    """(principal, role, kind, resource) for every row of the roles tables in docs/deploy.md."""
-    text = (REPO / "docs" / "deploy.md").read_text()
-    section = text.split("## Service accounts and roles", 1)[1].split("\n## ", 1)[0]
-    rows = set()
-    for line in section.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) != 3 or not cells[1].startswith("`roles/"):
-            continue
-        principal = re.findall(r"`([^`]+)`", cells[0])[0]
-        role = cells[1].strip("`")
-        kind = re.sub(r"`[^`]*`|,", "", cells[2]).strip()
-        kind = {"topics": "topic", "subscriptions": "subscription", "services": "service"}.get(kind, kind)
-        targets = re.findall(r"`([^`]+)`", cells[2]) or [PROJECT]
-        for target in targets:
-            rows.add((principal, role, kind, target))
-
-    def fill(s: str) -> str:
-        return s.replace("PROJECT_NUMBER", NUMBER).replace("PROJECT", PROJECT)
-    return {tuple(fill(x) for x in row) for row in rows}
-
-
-def _principal(member: str) -> str:
-    who = member.removeprefix("serviceAccount:")
-    return who.removesuffix(f"@{PROJECT}.iam.gserviceaccount.com")
-
-
-def _program_grants(stack: Deployment) -> set[tuple[str, str, str, str]]:
-    kinds = {
-        "storage/bucketIAMMember:BucketIAMMember": ("bucket", "bucket"),
-        "pubsub/topicIAMMember:TopicIAMMember": ("topic", "topic"),
-        "pubsub/subscriptionIAMMember:SubscriptionIAMMember": ("subscription", "subscription"),
-        "cloudrunv2/serviceIamMember:ServiceIamMember": ("service", "name"),
-        "projects/iAMMember:IAMMember": ("project", "project"),
-        "artifactregistry/repositoryIamMember:RepositoryIamMember": ("registry", "repository"),
-        "serviceaccount/iAMMember:IAMMember": ("service account", "serviceAccountId"),
-    }
-    grants = set()
-    for r in stack.resources:
-        if not re.search(r"iam|Iam|IAM", r.type.split(":")[-1]):
-            continue
-        assert r.type.split(":", 1)[1] in kinds, f"{r.type} {r.name}: a kind of grant the test (and docs) do not know"
-        kind, key = kinds[r.type.split(":", 1)[1]]
-        target = r.inputs[key]
-        if kind == "service account":
-            target = _principal(target.rsplit("/", 1)[-1])
-        grants.add((_principal(r.inputs["member"]), r.inputs["role"], kind, target))
-    return grants
-
-
-def test_each_account_has_exactly_the_roles_docs_deploy_md_lists(stack):
-    documented, granted = _doc_grants(), _program_grants(stack)
-    assert documented, "no roles table found in docs/deploy.md"
-    assert granted - documented == set(), "granted but not documented"
-    assert documented - granted == set(), "documented but not granted"
-
-
-def test_one_account_per_function_and_every_account_is_documented(stack, names):
-    accounts = {r.inputs["accountId"] for r in stack.of("serviceaccount/account:Account")}
-    assert accounts == ({names.service_account(f) for f in STAGES + (ORCHESTRATOR,)}
-                        | {names.invoker_account, names.gpu_account, names.service_account("gke-nodes")})
-    documented = {p for p, *_ in _doc_grants()}
-    assert accounts <= documented
-
-
-def test_stage_functions_hold_only_objects_and_the_events_topic(stack, names):
-    for stage in STAGES:
-        roles = {(role, kind, target) for p, role, kind, target in _program_grants(stack)
-                 if p == names.service_account(stage)}
-        assert roles == {("roles/storage.objectUser", "bucket", f"{PROJECT}-emctl-data"),
-                         ("roles/pubsub.publisher", "topic", names.events_topic)}
 
 
 # --- outputs and configuration -------------------------------------------------------------------
