@@ -11,6 +11,7 @@ import time
 BENCHES = {
     "pyramid": ([], ["--quick"]),
     "align": (["--sizes", "2048,8192"], ["--sizes", "2048", "--solve", "200"]),
+    "align_drift": ([], ["--sections", "60"]),
     "cc": ([], ["--quick"]),
     "cc_merge": ([], []),
     "mesh": ([], ["--quick"]),

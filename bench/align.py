@@ -138,22 +138,25 @@ def child_opencv(directory: str) -> dict:
 
 
 def child_solve(sections: str) -> dict:
-    """The solve on synthetic correspondences (200 per pair, reach 2)."""
+    """The solve on synthetic correspondences (200 per pair, the default partners: reach 2 and the
+    anchors)."""
     from functions.align import models
+    from functions.align.options import OPTIONS, partners
     from functions.align.solve import PairData, solve
+    options = OPTIONS.validate({})
     n = int(sections)
     rng = np.random.default_rng(0)
     truth = [np.hstack([np.eye(2) + rng.normal(0, 0.01, (2, 2)), rng.uniform(-10, 10, (2, 1))]) for _ in range(n)]
     pairs = []
     for z in range(n):
-        for w in range(z + 1, min(n, z + 3)):
+        for w in partners(z, n - 1, options["reach"], options["anchors"]):
             x = rng.uniform(0, 2048, (200, 2))
             pairs.append(PairData(z, w, models.apply(truth[z], x) + rng.normal(0, 0.1, x.shape),
                                   models.apply(truth[w], x) + rng.normal(0, 0.1, x.shape), 0.15))
     idle = _rss_mb()
     start = time.perf_counter()
     solve({z: (2048, 2048) for z in range(n)}, pairs)
-    return {"seconds": time.perf_counter() - start, "peak_mb": _rss_mb(), "idle_mb": idle}
+    return {"seconds": time.perf_counter() - start, "peak_mb": _rss_mb(), "idle_mb": idle, "pairs": len(pairs)}
 
 
 def _run_child(*args: str) -> dict:
@@ -199,7 +202,7 @@ def main(argv=None) -> int:
               f"{r['peak_mb']:>9.0f}{r['idle_mb']:>9.0f}{err:>8}  {r['inliers']}")
     if args.solve:
         r = _run_child("solve", str(args.solve))
-        print(f"\nsolve: {args.solve} sections, {2 * args.solve - 3} pairs x 200 correspondences: "
+        print(f"\nsolve: {args.solve} sections, {r['pairs']} pairs x 200 correspondences: "
               f"{r['seconds']:.2f} s, peak {r['peak_mb']:.0f} MB (idle {r['idle_mb']:.0f} MB)")
     return 0
 

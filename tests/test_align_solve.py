@@ -9,6 +9,8 @@ import pytest
 from emcore.stage import TaskError
 from functions.align import models, records
 from functions.align.frame import bounding_box, fill
+from functions.align.options import partners
+from functions.align.report import describe
 from functions.align.solve import PairData, solve
 from functions.align.transforms import build, matrices_of
 
@@ -214,3 +216,30 @@ def test_frame_holds_every_section_and_fills_gaps():
     wild = {0: affine(), 1: affine(shift=(5000, 0))}
     _, (w, _), clipped = bounding_box(wild, {0: (100, 200), 1: (100, 200)})
     assert clipped and w <= 400
+
+
+def test_partners_are_the_neighbours_and_the_anchors_within_the_stack():
+    assert partners(0, 99, 2, [8, 32]) == [1, 2, 8, 32]
+    assert partners(90, 99, 2, [8, 32]) == [91, 92, 98]
+    assert partners(98, 99, 2, [8, 32]) == [99]
+    assert partners(0, 99, 3, [2]) == [1, 2, 3]
+    assert partners(99, 99, 2, [8]) == []
+
+
+def test_an_anchor_that_finds_nothing_is_counted_not_listed_as_poor():
+    """An anchor pair without common tissue is expected (the tissue changes over many sections):
+    `emctl status` counts the anchors used; a neighbour pair that fails is still listed."""
+    truth, pairs = synthetic_stack(20)
+    records_ = [{"z": p.z, "w": p.w, "status": "ok", "residual": p.residual, "src": p.src, "dst": p.dst,
+                 "matches": len(p.src), "inliers": len(p.src), "reason": ""} for p in pairs]
+    empty = {"status": "failed", "residual": None, "src": np.zeros((0, 2)), "dst": np.zeros((0, 2)),
+             "matches": 3, "inliers": 0, "reason": "too few matches"}
+    records_ += [{"z": z, "w": z + 8, **empty} for z in range(12)]
+    records_ = [r for r in records_ if (r["z"], r["w"]) != (3, 4)] + [{"z": 3, "w": 4, **empty}]
+    sections = {z: {"shape": [SIZE, SIZE], "features": 100, "blank": False} for z in range(20)}
+    doc = build(sections, records_, reach=2)
+    assert [(p["z"], p["w"]) for p in doc["poor_pairs"]] == [(3, 4)]
+    assert doc["summary"]["anchors"] == {"tried": 12, "used": 0}
+    lines = describe(doc)
+    assert "  long-range anchor pairs: 0 of 12 used" in lines
+    assert any(line.startswith("  pair 3-4 failed: too few matches") for line in lines)

@@ -13,10 +13,12 @@ import numpy as np
 from functions.align import models
 from functions.align.chain import chain
 from functions.align.features import detect, working_factor
+from functions.align.options import OPTIONS, partners
 from functions.align.pairs import match_pair
 from functions.align.transforms import build, matrices_of
 from orchestrator.samplestack import centred, misaligned_sections, random_affines
 
+ANCHORS = tuple(OPTIONS.validate({})["anchors"])
 KINDS = {
     # displacement kind: random_affines arguments
     "translation": dict(shift=12.0, angle_deg=0.0, scale=0.0),
@@ -61,17 +63,17 @@ def stats(residuals: np.ndarray) -> dict[str, float]:
             "max": float(residuals.max())}
 
 
-def align_in_memory(images, cap: str = "affine", reach: int = 2, factor: int = 1):
-    """The pair wave and the solve as the stage runs them, without storage, each section's
-    features computed once. Returns (transforms document, pair records)."""
+def align_in_memory(images, cap: str = "affine", reach: int = 2, factor: int = 1, anchors=ANCHORS):
+    """The pair wave and the solve as the stage runs them (same partners, same defaults), without
+    storage, each section's features computed once. Returns (transforms document, pair records)."""
     feats = [detect(im, working_factor(im.shape, factor)) for im in images]
     sections, pairs = {}, []
     for z, im in enumerate(images):
         sections[z] = {"shape": list(im.shape), "features": len(feats[z]), "blank": feats[z].blank}
-        for w in range(z + 1, min(z + reach, len(images) - 1) + 1):
+        for w in partners(z, len(images) - 1, reach, list(anchors)):
             r = match_pair(z, w, im, images[w], feats[z], feats[w], cap)
             pairs.append({**r.summary(), "src": r.src, "dst": r.dst})
-    return build(sections, pairs, cap), pairs
+    return build(sections, pairs, cap, reach=reach), pairs
 
 
 def solved(doc) -> dict[int, np.ndarray]:

@@ -16,6 +16,6 @@ def cost(job, wave: str, params: dict, store) -> dict:
     if wave == "render":
         return {"bytes_in": pixels, "reads": 2, "writes": -(-width // tile[0]) * -(-height // tile[1])}
     if wave == "pairs":
-        reach = (job.stage("align") or {}).get("reach", 2)
-        return {"bytes_in": pixels * (1 + reach), "reads": 1 + reach, "writes": 1}
+        partners = len(params.get("w", ()))
+        return {"bytes_in": pixels * (1 + partners), "reads": 1 + partners, "writes": 1}
     return {"bytes_in": 0, "reads": len(job.z_range), "writes": 1}

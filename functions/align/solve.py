@@ -10,12 +10,13 @@ Each section z gets A_z (section pixel -> frame pixel); a pair's correspondences
 - Each pair's correspondences are weighted by omega = 1 / residual^2 (its own RMS residual,
   floored at MIN_SIGMA so a duplicate's ~0 does not take over): a crisp pair counts more than a
   poor one (z+2 pairs, damaged tissue).
-- Correspondences fix only relative transforms, and their errors make the stack's shape (scale,
-  shear) a random walk along z. A weak term pulls every section towards rigid, with strength
-  RIGIDITY x the data's own stiffness at that section: too weak to bend what the matches say
-  about a section against its neighbours, strong enough to stop the walk over many sections.
-  RIGIDITY was tuned on 200-section stacks with 3% random deformations: 1e-3 biases the true
-  deformations (error grows), 1e-5 lets the walk through; at 1e-4 the error levels off.
+- Correspondences fix only relative transforms, and their errors make the stack's position and
+  shape a random walk along z. The anchor pairs (z+8, z+32: options.py) are what stop it. A weak
+  term also pulls every section towards rigid, with strength RIGIDITY x the data's own stiffness
+  at that section: too weak to bend what the matches say about a section against its neighbours.
+  With anchors it hardly matters; without them (tissue that changes too fast for anchors to
+  match) it holds the stack's shape: on 200-section stacks with 3% random deformations, 1e-3
+  biases the true deformations and 1e-5 lets the walk through.
 - The gauge (the one affine the pairs cannot see) is fixed exactly: the mean section transform
   is the identity, so the frame is the average section, neither shrunk nor rotated.
 - The model of the whole solve follows the pairs (`stack_model`): a stack whose pairs found only

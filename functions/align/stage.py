@@ -1,6 +1,7 @@
-"""The align stage's waves: `pairs` (one task per section z, matching it to z+1 .. z+reach),
-`solve` (one task: every pair's correspondences -> one transform per section, align/transforms.json)
-and `render` (one task per section: warp it once into the frame, write it as a tile slice).
+"""The align stage's waves: `pairs` (one task per section z, matching it to z+1 .. z+reach and
+to its long-range anchors), `solve` (one task: every pair's correspondences -> one transform per
+section, align/transforms.json) and `render` (one task per section: warp it once into the frame,
+write it as a tile slice).
 
 Without `stages.align` only `render` runs, with identity transforms: the pyramid always reads
 rendered tiles, so there is one path whether or not alignment ran."""
@@ -14,7 +15,7 @@ from emcore.job import Job
 from emcore.stage import TaskContext, TaskError
 from emcore.storage import Storage, open_storage
 from functions.align import records
-from functions.align.options import OPTIONS
+from functions.align.options import OPTIONS, partners
 from functions.align.pairs import section_task
 from functions.align.render import IDENTITY, _clahe, warp_section
 from functions.align.transforms import build
@@ -43,8 +44,8 @@ class AlignStage:
 
     def plan(self, job: Job, wave: str, store: Storage) -> list[dict[str, Any]]:
         if wave == "pairs":
-            reach, last = _options(job)["reach"], job.z_range.stop - 1
-            return [{"z": z, "w": list(range(z + 1, min(z + reach, last) + 1))} for z in job.z_range]
+            options, last = _options(job), job.z_range.stop - 1
+            return [{"z": z, "w": partners(z, last, options["reach"], options["anchors"])} for z in job.z_range]
         if wave == "solve":
             return [{}]
         if wave == "render":
@@ -95,7 +96,8 @@ class AlignStage:
             info, found = records.read_pairs(ctx.store, z)
             sections[z] = info
             pairs.extend(found)
-        doc = build(sections, pairs, _options(ctx.job)["model"])
+        options = _options(ctx.job)
+        doc = build(sections, pairs, options["model"], reach=options["reach"])
         records.write_transforms(ctx.store, doc)
         return {"frame": [doc["frame"]["width"], doc["frame"]["height"]], **{
             k: doc["summary"][k] for k in ("pairs_used", "pairs_poor", "blank", "bridged", "duplicates", "median_residual")}}

@@ -20,9 +20,12 @@ from functions.align.solve import PairData, solve
 VERSION = 1
 
 
-def build(sections: dict[int, dict], pairs: list[dict], cap: str = "affine", rigidity: float | None = None) -> dict:
+def build(sections: dict[int, dict], pairs: list[dict], cap: str = "affine", rigidity: float | None = None,
+          reach: int = 2) -> dict:
     """`sections`: z -> {"shape": [rows, cols], "features": n, "blank": bool};
-    `pairs`: summaries (PairResult.summary()) each with "src" and "dst" arrays."""
+    `pairs`: summaries (PairResult.summary()) each with "src" and "dst" arrays. Pairs further
+    apart than `reach` are anchors: one that finds no common tissue is expected (the tissue
+    changes over many sections), so it is counted, not listed as poor."""
     zs = sorted(sections)
     shapes = {z: tuple(sections[z]["shape"]) for z in zs}
     usable = [p for p in pairs if p["status"] == "ok"]
@@ -67,7 +70,8 @@ def build(sections: dict[int, dict], pairs: list[dict], cap: str = "affine", rig
             doc["reason"] = (f"inconsistent with the other pairs: {rejected[key]:.2f} px under the solve, "
                              f"{p['residual']:.2f} px alone")
         pair_docs.append(doc)
-        if doc["status"] != "ok" and not (_blank_pair(p, sections)):
+        unmatched_anchor = p["w"] - p["z"] > reach and doc["status"] not in ("ok", "rejected")
+        if doc["status"] != "ok" and not _blank_pair(p, sections) and not unmatched_anchor:
             poor.append({k: doc[k] for k in ("z", "w", "status", "matches", "inliers", "residual", "reason")})
 
     section_docs = []
@@ -101,6 +105,8 @@ def build(sections: dict[int, dict], pairs: list[dict], cap: str = "affine", rig
             "bridged": [z for z in zs if "bridged" in flags[z]],
             "duplicates": sorted(duplicate_of),
             "median_residual": round(float(np.median(solved_residuals)), 4) if solved_residuals else None,
+            "anchors": {"tried": sum(1 for d in pair_docs if d["w"] - d["z"] > reach),
+                        "used": sum(1 for d in pair_docs if d["w"] - d["z"] > reach and d["status"] == "ok")},
         },
     }
 
