@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 
 from orchestrator.cli.main import main as emctl
@@ -27,12 +28,29 @@ def main(directory: str) -> int:
     path = os.path.join(directory, "job.json")
     with open(path, "w") as f:
         json.dump(config, f, indent=2)
+    _clear_other_job(config)
     code = emctl(["start", "--config", path])
     if code == 0:
         print(f"\nconfig: {path}\noutput: {config['dest']}\n"
               f"to look at it in Neuroglancer: {sys.executable} -m orchestrator.cli.main view {config['dest']}"
               f"   (or `.venv/bin/emctl view {config['dest']}`)")
     return code
+
+
+def _clear_other_job(config: dict) -> None:
+    """A demo output left by another version of the demo's job (other options or defaults) is
+    deleted, so `make demo` always runs; the same job is resumed as `emctl start` resumes it."""
+    from emcore.storage import NotFound, open_storage
+    from emcore.protocol import JOB_KEY
+    from orchestrator.registry import load_job
+    store = open_storage(config["dest"])
+    try:
+        existing = store.read(JOB_KEY)
+    except NotFound:
+        return
+    if existing != load_job(config).to_json().encode():
+        print(f"{config['dest']} holds an older demo job: deleting it", file=sys.stderr)
+        shutil.rmtree(config["dest"])
 
 
 if __name__ == "__main__":

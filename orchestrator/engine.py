@@ -49,8 +49,18 @@ def submit_job(store: Storage, job: Job) -> bool:
         return True
     existing = store.read(JOB_KEY)
     if existing != data:
-        raise JobConflict(f"{store.url}{JOB_KEY} holds a different job; use another dest, or delete the old job first")
+        differing = ", ".join(_differences(json.loads(existing), json.loads(data))[:3])
+        raise JobConflict(f"{store.url}{JOB_KEY} holds a different job (differing: {differing}); "
+                          f"use another dest, or delete the old job first")
     return False
+
+
+def _differences(old, new, path: str = "") -> list[str]:
+    """Key paths whose values differ between two job documents."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for key in sorted(set(old) | set(new), key=str)
+                for d in _differences(old.get(key), new.get(key), f"{path}.{key}" if path else str(key))]
+    return [] if old == new else [path or "(the whole document)"]
 
 
 def read_job(store: Storage) -> Job:

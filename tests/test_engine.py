@@ -160,3 +160,11 @@ def test_resume_closes_groups_lost_in_a_crash(noop_stage):
     engine.resume(job, store, queue)
     assert store.exists(done_key("noop.a"))
     assert {m.wave for m in queue.messages} == {"b"} and len(queue.messages) == n
+
+
+def test_a_different_job_at_the_same_root_is_refused_naming_what_differs(noop_stage):
+    store = open_storage("mem://engine/conflict/")
+    assert engine.submit_job(store, make_job(store.url, 5)) is True
+    assert engine.submit_job(store, make_job(store.url, 5)) is False       # the same job: a resume
+    with pytest.raises(engine.JobConflict, match=r"differing: stages\.noop\.tasks\)"):
+        engine.submit_job(store, make_job(store.url, 6))
