@@ -69,8 +69,46 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def run_tree(command: list[str], phase=lambda: "", env=None) -> tuple[float, float, TreeSampler, subprocess.CompletedProcess]:
-    """Run `command`; (wall s, CPU s of the tree, sampler, completed process)."""
+def settle_disk(quiet_seconds: float = 1.0, limit_seconds: float = 60.0) -> None:
+    """Flush dirty pages and wait until no block device has I/O in flight. Deleting a previous
+    run's output (GBs in thousands of files) on a filesystem mounted with `discard` keeps the disk
+    busy for seconds after rmtree returns; a contender started then pays for its predecessor."""
+    os.sync()
+    devices = [os.path.join("/sys/block", d, "inflight") for d in os.listdir("/sys/block")] \
+        if os.path.isdir("/sys/block") else []
+    deadline, quiet_since = time.time() + limit_seconds, time.time()
+    while time.time() < deadline:
+        busy = False
+        for path in devices:
+            try:
+                with open(path) as f:
+                    busy |= any(int(v) for v in f.read().split())
+            except OSError:
+                continue
+        if busy:
+            quiet_since = time.time()
+        elif time.time() - quiet_since >= quiet_seconds:
+            return
+        time.sleep(0.1)
+
+
+def warm_files(directory: str) -> None:
+    """Read every file under `directory` once, so that each contender finds its input in the page
+    cache: otherwise whichever runs right after another reader of the same files is favoured."""
+    for root, _, names in os.walk(directory):
+        for name in names:
+            with open(os.path.join(root, name), "rb") as f:
+                while f.read(1 << 24):
+                    pass
+
+
+def run_tree(command: list[str], phase=lambda: "", env=None, warm: str | None = None
+             ) -> tuple[float, float, TreeSampler, subprocess.CompletedProcess]:
+    """Run `command` once the disk has settled and the files under `warm` are cached; (wall s,
+    CPU s of the tree, sampler, completed process)."""
+    settle_disk()
+    if warm:
+        warm_files(warm)
     cpu0 = _children_cpu()
     t0 = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,

@@ -131,7 +131,7 @@ def ingest_child(stack: str, layer: str, size: int, sections: int, workers: int)
 
 def run_ingest(stack: str, layer: str, size: int, sections: int, workers: int) -> dict:
     wall, cpu, sampler, done = run_tree(_self_command("--child", "ingest", stack, layer, str(size), str(sections),
-                                                      str(workers)))
+                                                      str(workers)), warm=stack)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result.update(wall=result["seconds"], process_wall=wall, cpu=cpu, peak_task_mb=sampler.peak_worker())
     return result
@@ -156,7 +156,7 @@ def run_emctl(stack: str, out: str, size: int, sections: int, workers: int) -> d
     started = os.path.join(out, "waves", "pyramid.0", "started")
     phase = lambda: "pyramid" if os.path.exists(started) else "render"
     wall, cpu, sampler, done = run_tree(command + ["start", "--config", config_path, "--quiet",
-                                                   "--workers", str(workers)], phase)
+                                                   "--workers", str(workers)], phase, warm=stack)
     waves = {}
     for line in done.stderr.splitlines():
         parts = line.split()
@@ -245,7 +245,9 @@ def _bound_slab(args) -> tuple[float, float, int]:
 def bound_child(stack: str, sections: int, workers: int) -> None:
     slabs = [(stack, z, min(z + CHUNK, sections)) for z in range(0, sections, CHUNK)]
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(workers) as pool:
+    # The same allocator setting as emctl's workers: the bound must not pay page faults emctl avoids.
+    from emcore.allocator import keep_freed_memory
+    with ProcessPoolExecutor(workers, initializer=keep_freed_memory) as pool:
         parts = list(pool.map(_bound_slab, slabs))
     seconds = time.perf_counter() - t0
     print(json.dumps({"seconds": seconds, "decode_cpu": sum(p[0] for p in parts),
@@ -253,7 +255,8 @@ def bound_child(stack: str, sections: int, workers: int) -> None:
 
 
 def run_bound(stack: str, sections: int, workers: int) -> dict:
-    wall, cpu, sampler, done = run_tree(_self_command("--child", "bound", stack, str(sections), str(workers)))
+    wall, cpu, sampler, done = run_tree(_self_command("--child", "bound", stack, str(sections), str(workers)),
+                                        warm=stack)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result.update(wall=result["seconds"], process_wall=wall, cpu=cpu, peak_task_mb=sampler.peak_worker())
     return result

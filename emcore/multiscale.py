@@ -18,6 +18,12 @@ from emcore.volume import (Scale, downsample, offset_problem, open_scale, pyrami
                            sharding_for, volume_info, write_block)
 
 
+# Shards are at most this many voxels a side (8 chunks of 64): a 1024-voxel block holds several,
+# and a task builds them one at a time. Whole 1024^3 shards made a task hold 2 GB and run at half
+# the speed: every large buffer is memory fresh from the kernel (bench/pyramid.py).
+SHARD_SIDE = 512
+
+
 @dataclass(frozen=True)
 class WaveLayout:
     index: int
@@ -72,7 +78,8 @@ class Multiscale:
         for w in self.layouts:
             base_factor = (1, 1, 1) if w.base is None else self.scales[w.base].factor
             for i in w.scales:
-                out[i] = sharding_for(self.scales[i].size, self.chunk, block_at(self.scales[i], base_factor, self.block))
+                box = [min(b, s) for b, s in zip(block_at(self.scales[i], base_factor, self.block), shard_box(self.chunk))]
+                out[i] = sharding_for(self.scales[i].size, self.chunk, box)
         return out
 
     def info(self, layer_type: str, data_type: str, encoding: str, jpeg_quality: int | None = None, **extra) -> dict:
@@ -96,15 +103,64 @@ class Multiscale:
         """Write `data`, the wave's input block at `lo` (origin-relative), at every scale the wave
         owns. `layers` is a list of (url, convert) pairs: the same scales go to each layer after
         `convert` (e.g. the 8-bit view for a JPEG layer). Returns the scales written."""
+        hi = [a + n for a, n in zip(lo, data.shape[:3])]
+
+        def part(plo, phi):
+            return data[tuple(slice(a - b, c - b) for a, b, c in zip(plo, lo, phi))]
+        return self.write_from(wave, lo, hi, part, method, layers)
+
+    def write_from(self, wave: int, lo, hi, read, method: str, layers) -> list[int]:
+        """The same for the block [lo, hi) of the wave's input, got piece by piece from
+        `read(lo, hi)`: a block larger than a shard is read one piece (a shard's extent at the
+        first scale written) at a time, and only its downsample at the next scale is kept, so a
+        task holds one piece plus an eighth of its block instead of the whole block."""
         layout = self.layouts[wave]
+        indices = list(layout.scales)
         base_factor = (1, 1, 1) if layout.base is None else self.scales[layout.base].factor
-        current = data
-        for index in layout.scales:
-            scale = self.scales[index]
-            if index != 0:
-                current = downsample(current, scale.step, method)
-            relative = [f // b for f, b in zip(scale.factor, base_factor)]
-            at = [o + a // r for o, a, r in zip(scale.voxel_offset, lo, relative)]
+
+        def relative(index):
+            return [f // b for f, b in zip(self.scales[index].factor, base_factor)]
+
+        def to_scale(index, array):
+            return array if index == 0 else downsample(array, self.scales[index].step, method)
+
+        def put(index, array, at_lo):
+            at = [o + a // r for o, a, r in zip(self.scales[index].voxel_offset, at_lo, relative(index))]
             for url, convert in layers:
-                write_block(open_scale(url, index), at, convert(current))
-        return list(layout.scales)
+                write_block(open_scale(url, index), at, convert(array))
+
+        first_piece = [s * r for s, r in zip(shard_box(self.chunk), relative(indices[0]))]
+        pieces = blocks_within(lo, hi, first_piece)
+        if len(pieces) == 1:
+            current, done = read(lo, hi), 0
+        else:
+            kept = None
+            for plo, phi in pieces:
+                piece = to_scale(indices[0], read(plo, phi))
+                put(indices[0], piece, plo)
+                if len(indices) > 1:
+                    down = to_scale(indices[1], piece)
+                    if kept is None:
+                        shape = [-(-(b - a) // r) for a, b, r in zip(lo, hi, relative(indices[1]))]
+                        kept = np.zeros(shape, down.dtype, order="F")
+                    at = [(a - b) // r for a, b, r in zip(plo, lo, relative(indices[1]))]
+                    kept[tuple(slice(a, a + n) for a, n in zip(at, down.shape))] = down
+            if len(indices) == 1:
+                return indices
+            put(indices[1], kept, lo)
+            current, done = kept, 2
+        for index in indices[done:]:
+            current = to_scale(index, current)
+            put(index, current, lo)
+        return indices
+
+
+def shard_box(chunk) -> list[int]:
+    """The largest shard, in voxels of its scale: SHARD_SIDE, or one chunk if chunks are larger."""
+    return [max(SHARD_SIDE, c) for c in chunk]
+
+
+def blocks_within(lo, hi, side) -> list[tuple[list[int], list[int]]]:
+    """[lo, hi) cut into aligned boxes of `side` (lo is a multiple of side)."""
+    sub = blocks([b - a for a, b in zip(lo, hi)], side)
+    return [([a + x for a, x in zip(lo, s_lo)], [a + x for a, x in zip(lo, s_hi)]) for s_lo, s_hi in sub]

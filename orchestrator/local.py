@@ -35,9 +35,12 @@ def run_message(data: bytes) -> tuple[str, object, str | None]:
         return "error", error, trace
 
 
-def _single_threaded_libraries(workers: int) -> None:
-    """With a worker per core, OpenCV's and BLAS's own thread pools only oversubscribe the cores.
-    Runs in each worker before numpy or OpenCV is imported."""
+def _prepare_worker(workers: int) -> None:
+    """Runs in each worker before numpy or OpenCV is imported. Freed arrays are kept for reuse
+    (emcore/allocator.py). With a worker per core, OpenCV's and BLAS's own thread pools only
+    oversubscribe the cores."""
+    from emcore.allocator import keep_freed_memory
+    keep_freed_memory()
     if workers >= (os.cpu_count() or 1):
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(var, "1")
@@ -88,7 +91,7 @@ class LocalRunner:
             return InlineExecutor()
         # spawn, not fork: the parent holds TensorStore and client threads that fork would copy.
         return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_single_threaded_libraries, initargs=(self.workers,))
+                                   initializer=_prepare_worker, initargs=(self.workers,))
 
     def run(self, action: str = "resume") -> dict[str, WaveStats]:
         """`action`: "resume" (start or continue the job) or "retry" (its failed tasks only)."""

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from cloudvolume import CloudVolume
 
+from emcore import multiscale
 from emcore.storage import open_storage
 from orchestrator import engine, registry
 from orchestrator.local import LocalRunner
@@ -21,6 +22,11 @@ CASES = {
                                      block=[64, 64, 32], chunk=[16, 16, 16], offset=[0, 0, 0], window=None),
     "16bit-anisotropic-offset": dict(width=160, height=120, sections=24, bits=16, resolution=[4, 4, 40],
                                      block=[64, 64, 16], chunk=[16, 16, 8], offset=[64, 128, 8], window=[0, 4095]),
+    # Shards smaller than the block (as 512 in 1024 by default): each task builds its block piece
+    # by piece, keeping only the next scale of each piece.
+    "8bit-shards-within-blocks": dict(width=200, height=150, sections=40, bits=8, resolution=[8, 8, 8],
+                                      block=[64, 64, 64], chunk=[16, 16, 16], offset=[0, 0, 0], window=None,
+                                      shard_side=32),
 }
 
 
@@ -35,7 +41,12 @@ def run_case(tmp_path, case):
     })
     store = open_storage(job.dest)
     engine.submit_job(store, job)
-    LocalRunner(job, store, workers=0).run()
+    default_side = multiscale.SHARD_SIDE
+    multiscale.SHARD_SIDE = case.get("shard_side", default_side)
+    try:
+        LocalRunner(job, store, workers=0).run()
+    finally:
+        multiscale.SHARD_SIDE = default_side
     return as_xyz(stack), store
 
 
@@ -139,3 +150,21 @@ def test_no_shard_is_written_by_two_tasks(pyramid):
                 holders |= {i for i, (lo, hi) in enumerate(owners[mip]) if np.all(c_lo >= lo) and np.all(c_hi <= hi)}
                 assert any(np.all(c_lo >= lo) and np.all(c_hi <= hi) for lo, hi in owners[mip])
             assert len(holders) == 1, f"scale {mip} shard {shard} spans tasks {sorted(holders)}"
+
+
+def test_blocks_larger_than_a_shard_hold_several():
+    """The shards-within-blocks case really has several shards per block at scale 0, so its
+    tasks took the piece-by-piece path the oracles above check."""
+    case = CASES["8bit-shards-within-blocks"]
+    default_side = multiscale.SHARD_SIDE
+    multiscale.SHARD_SIDE = case["shard_side"]
+    try:
+        ms = multiscale.Multiscale([case["width"], case["height"], case["sections"]], case["resolution"],
+                                   case["offset"], case["chunk"], case["block"])
+        sharding = ms.sharding()[0]
+    finally:
+        multiscale.SHARD_SIDE = default_side
+    chunks_per_shard = 2 ** (sharding["preshift_bits"] + sharding["minishard_bits"])
+    chunks_per_block = math.prod(b // c for b, c in zip(case["block"], case["chunk"]))
+    assert chunks_per_shard == (case["shard_side"] // case["chunk"][0]) ** 3
+    assert chunks_per_block // chunks_per_shard == 8

@@ -67,16 +67,23 @@ class PyramidStage:
     def run(self, ctx: TaskContext, params: dict[str, Any]) -> dict[str, Any]:
         pyramid = Pyramid(ctx.job, ctx.store)
         wave = int(ctx.wave)
-        base, lo, hi = pyramid.multiscale.input_box(wave, params["lo"], params["hi"])
+        ms = pyramid.multiscale
+        base = ms.layouts[wave].base
         if base is None:
             source = tiles.open_tiles(ctx.store, read_only=True)
         else:
             # Read the lossless copy when there is one, so JPEG error does not compound upwards.
             layer = RAW if pyramid.with_raw else IMAGE
             source = open_scale(ctx.store.url + layer + "/", base, read_only=True)
-        data = read_block(source, lo, hi)
-        written = pyramid.multiscale.write(wave, params["lo"], data, "mean", pyramid.layers(ctx.store.url))
-        return {"bytes_in": int(data.nbytes), "scales": written}
+        bytes_in = 0
+
+        def read(lo, hi):
+            nonlocal bytes_in
+            data = read_block(source, *ms.input_box(wave, lo, hi)[1:])
+            bytes_in += int(data.nbytes)
+            return data
+        written = ms.write_from(wave, params["lo"], params["hi"], read, "mean", pyramid.layers(ctx.store.url))
+        return {"bytes_in": bytes_in, "scales": written}
 
 
 STAGE = PyramidStage()
