@@ -27,7 +27,12 @@ every process's peak resident memory and CPU time.
            the same PNGs, still without a JPEG mip 0.
   bound    a process pool of N: cv2.imdecode of every section, then JPEG encoding (simplejpeg,
            libjpeg-turbo as TensorStore's encoder, quality 90) of every 64^3 chunk of scale 0,
-           laid out as Neuroglancer's JPEG chunks (64 x 4096 images). Nothing is written.
+           laid out as Neuroglancer's JPEG chunks (64 x 4096 images). Nothing is written. Its
+           workers keep freed memory as emctl's do (emcore/allocator.py).
+
+Before each contender the disk is left to settle (deleting the previous output keeps a disk
+mounted with `discard` busy for seconds) and the PNGs are read once, so that every contender
+that reads them finds them in the page cache.
 
 "CPU s" is user+system time of the whole process tree: on a shared machine, MB per CPU-second
 is the load-independent figure. "peak/task" is the largest resident memory of one worker
