@@ -41,7 +41,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     # stage functions: one task at a time, the whole instance for it
     "align": Profile(task_seconds=150, cpu="2", memory_gib=4, concurrency=1),
-    "pyramid": Profile(task_seconds=300, cpu="4", memory_gib=8, concurrency=1),
+    "pyramid": Profile(task_seconds=300, cpu="4", memory_gib=4, concurrency=1),
     "cc": Profile(task_seconds=300, cpu="2", memory_gib=8, concurrency=1),
     "mesh": Profile(task_seconds=300, cpu="2", memory_gib=8, concurrency=1),
     # the orchestrator plans and publishes; it does no heavy work, so it takes several events at once
