@@ -14,16 +14,8 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
-from functions.align.transforms import build
-from tests.test_align_stacks import align_in_memory, chained, known_stack, solved, stats, truth_residuals
-
-
-def solve_prefix(pairs, size: int, length: int, anchors: bool):
-    sections = {z: {"shape": [size, size], "features": 1, "blank": False} for z in range(length)}
-    kept = [p for p in pairs if p["w"] < length and (anchors or p["w"] - p["z"] <= 2)]
-    return solved(build(sections, kept))
+from tests.test_align_stacks import (align_in_memory, chained, known_stack, quarter_medians, solve_prefix, stats,
+                                     truth_residuals)
 
 
 def main() -> None:
@@ -47,7 +39,7 @@ def main() -> None:
         print(f"{n:>8}  {cells[0]:>22}  {cells[1]:>24}  {cells[2]:>22}")
     residuals = truth_residuals(solve_prefix(pairs, args.size, args.sections, True), truth, args.size,
                                 range(args.sections))
-    quarters = [float(np.median(q)) for q in np.array_split(residuals, 4)]
+    quarters = quarter_medians(residuals)
     print("median / p95 over all points; solve with anchors, median per quarter of the stack: "
           + " ".join(f"{q:.3f}" for q in quarters))
 

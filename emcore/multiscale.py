@@ -7,6 +7,7 @@ at which its block is still at least one chunk wide. Each later wave takes the l
 as its input and does the same with blocks of the same size in that scale's voxels, so the number
 of scales is never capped and no task ever holds more than one block. Sharding is chosen so that
 every shard lies inside one block (`volume.sharding_for`): no shard is written by two tasks.
+Shards are at most SHARD_SIDE a side, and a block holding several is built one shard at a time.
 """
 from __future__ import annotations
 

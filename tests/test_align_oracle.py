@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-import numpy as np
 import pytest
 
-from functions.align.transforms import build
-from tests.test_align_stacks import (align_in_memory, chained, defect_stack, known_stack, solved, stats,
-                                     truth_residuals)
+from tests.test_align_stacks import (align_in_memory, chained, defect_stack, known_stack, quarter_medians, solved,
+                                     solve_prefix, stats, truth_residuals)
 
 MEDIAN, P95 = 0.3, 1.0
 
@@ -82,17 +80,6 @@ def long_stack():
     return size, n, truth, pairs
 
 
-def _solve_prefix(pairs, size, length, anchors=True):
-    """The solve over the first `length` sections, with the anchor pairs or with neighbours only."""
-    sections = {z: {"shape": [size, size], "features": 1, "blank": False} for z in range(length)}
-    kept = [p for p in pairs if p["w"] < length and (anchors or p["w"] - p["z"] <= 2)]
-    return solved(build(sections, kept))
-
-
-def _quarter_medians(residuals: np.ndarray) -> list[float]:
-    return [float(np.median(q)) for q in np.array_split(residuals, 4)]
-
-
 def test_error_does_not_grow_with_stack_length(long_stack):
     """The same 100-section stack aligned as its first 25, 50 and 100 sections. With the anchor
     pairs the error is the same at every length and along the stack. Shown beside it: the solve
@@ -104,8 +91,8 @@ def test_error_does_not_grow_with_stack_length(long_stack):
         def measure(matrices):
             return stats(truth_residuals(matrices, truth, size, range(length)))
         rows[length] = {
-            "solve": measure(_solve_prefix(pairs, size, length)),
-            "nearonly": measure(_solve_prefix(pairs, size, length, anchors=False)),
+            "solve": measure(solve_prefix(pairs, size, length)),
+            "nearonly": measure(solve_prefix(pairs, size, length, anchors=False)),
             "chained": measure(chained([p for p in pairs if p["w"] < length], range(length))),
         }
         _show(f"affine stack, first {length} of {n} sections ({size} px)", **rows[length])
@@ -116,7 +103,7 @@ def test_error_does_not_grow_with_stack_length(long_stack):
     assert full["median"] < 1.2 * short["median"] + 0.01
     assert full["p95"] < 1.2 * short["p95"] + 0.02
     # ... and along the 100 sections no quarter is worse than another.
-    quarters = _quarter_medians(truth_residuals(_solve_prefix(pairs, size, n), truth, size, range(n)))
+    quarters = quarter_medians(truth_residuals(solve_prefix(pairs, size, n), truth, size, range(n)))
     print("  solve, median per quarter of the stack:", " ".join(f"{q:.3f}" for q in quarters))
     assert max(quarters) < 1.3 * min(quarters) + 0.01
     # What the anchors and the solve buy over 100 sections.

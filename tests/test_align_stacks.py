@@ -80,6 +80,19 @@ def solved(doc) -> dict[int, np.ndarray]:
     return matrices_of(doc)
 
 
+def solve_prefix(pairs, size: int, length: int, anchors: bool = True, reach: int = 2) -> dict[int, np.ndarray]:
+    """The solve over the first `length` sections of a stack of `size` px sections, with the
+    anchor pairs or with the neighbour pairs only."""
+    sections = {z: {"shape": [size, size], "features": 1, "blank": False} for z in range(length)}
+    kept = [p for p in pairs if p["w"] < length and (anchors or p["w"] - p["z"] <= reach)]
+    return solved(build(sections, kept, reach=reach))
+
+
+def quarter_medians(residuals: np.ndarray) -> list[float]:
+    """Median residual of each quarter of a stack (rows are sections)."""
+    return [float(np.median(q)) for q in np.array_split(residuals, 4)]
+
+
 def chained(pairs, sections) -> dict[int, np.ndarray]:
     """The plain approach on the same pairs: adjacent pairs' own models, composed."""
     adjacent = {(p["z"], p["w"]): (np.asarray(p["matrix"]) if p["status"] == "ok" else None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -41,13 +42,20 @@ def run_case(tmp_path, case):
     })
     store = open_storage(job.dest)
     engine.submit_job(store, job)
-    default_side = multiscale.SHARD_SIDE
-    multiscale.SHARD_SIDE = case.get("shard_side", default_side)
-    try:
+    with shard_side(case.get("shard_side", multiscale.SHARD_SIDE)):
         LocalRunner(job, store, workers=0).run()
-    finally:
-        multiscale.SHARD_SIDE = default_side
     return as_xyz(stack), store
+
+
+@contextmanager
+def shard_side(voxels: int):
+    """Shards of at most `voxels` a side while inside (the tasks run in this process)."""
+    default = multiscale.SHARD_SIDE
+    multiscale.SHARD_SIDE = voxels
+    try:
+        yield
+    finally:
+        multiscale.SHARD_SIDE = default
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -156,14 +164,10 @@ def test_blocks_larger_than_a_shard_hold_several():
     """The shards-within-blocks case really has several shards per block at scale 0, so its
     tasks took the piece-by-piece path the oracles above check."""
     case = CASES["8bit-shards-within-blocks"]
-    default_side = multiscale.SHARD_SIDE
-    multiscale.SHARD_SIDE = case["shard_side"]
-    try:
+    with shard_side(case["shard_side"]):
         ms = multiscale.Multiscale([case["width"], case["height"], case["sections"]], case["resolution"],
                                    case["offset"], case["chunk"], case["block"])
         sharding = ms.sharding()[0]
-    finally:
-        multiscale.SHARD_SIDE = default_side
     chunks_per_shard = 2 ** (sharding["preshift_bits"] + sharding["minishard_bits"])
     chunks_per_block = math.prod(b // c for b, c in zip(case["block"], case["chunk"]))
     assert chunks_per_shard == (case["shard_side"] // case["chunk"][0]) ** 3
