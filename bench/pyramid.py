@@ -307,8 +307,9 @@ def main(argv=None) -> int:
     mb = size * size * sections / 1e6
     ensure_stack(stack, size, sections, workers)
     if args.breakdown:
-        from bench.pyramid_breakdown import breakdown
+        from bench.pyramid_breakdown import breakdown, concurrent_writes
         breakdown(stack, os.path.join(args.data, "breakdown"), min(sections, 64))
+        concurrent_writes(stack, os.path.join(args.data, "breakdown"), sections, workers)
         return 0
     only = set(args.only.split(","))
 

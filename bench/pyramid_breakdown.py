@@ -108,3 +108,52 @@ def breakdown(stack: str, work: str, sections: int, repeat: int = 2) -> None:
 
 
 # ------------------------------------------------------------------------------------ main
+
+
+def _pool_share(args) -> dict[str, float]:
+    """One worker's share of `concurrent_writes`: seconds decoding, and writing tiles if asked."""
+    work, names, zs, write = args
+    from emcore import tiles
+    from emcore.images import decode_png
+    from emcore.storage import open_storage
+    store = open_storage(work)
+    info = tiles.read_tiles_info(store)
+    spent = {"decode": 0.0, "tiles write": 0.0}
+    for z in zs:
+        t = time.perf_counter()
+        image = decode_png(open(names[z], "rb").read(), names[z])
+        spent["decode"] += time.perf_counter() - t
+        if write:
+            t = time.perf_counter()
+            tiles.write_section(store, info, z, image)
+            spent["tiles write"] += time.perf_counter() - t
+    return spent
+
+
+def concurrent_writes(stack: str, work: str, sections: int, workers: int) -> None:
+    """The render's tile writes with `workers` processes writing at once, as in a real run, next
+    to decoding alone in the same pool: ms per section for each step (pool workers set up as
+    emctl's, emcore/allocator.py)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from bench.measure import settle_disk, warm_files
+    from emcore import tiles
+    from emcore.allocator import keep_freed_memory
+    from emcore.images import decode_png
+    from emcore.storage import open_storage
+    names = [os.path.join(stack, PATTERN % z) for z in range(sections)]
+    height, width = decode_png(open(names[0], "rb").read(), names[0]).shape
+    print(f"\n{workers} processes at once, {sections} sections of {width}x{height}: ms per section")
+    for write in (False, True):
+        shutil.rmtree(work, ignore_errors=True)
+        tiles.write_tiles_info(open_storage(work), [width, height, sections], "uint8", RESOLUTION, [0, 0, 0],
+                               tiles.tile_shape(width, height, [1024, 1024]))
+        settle_disk()
+        warm_files(stack)
+        shares = [(work, names, list(range(i, sections, workers)), write) for i in range(workers)]
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=keep_freed_memory) as pool:
+            spent = list(pool.map(_pool_share, shares))
+        cells = "   ".join(f"{k} {sum(s[k] for s in spent) / sections * 1e3:.1f}" for k in spent[0] if write or k == "decode")
+        print(f"  {'decode, then write tiles' if write else 'decode only':<26}{cells}")
+    shutil.rmtree(work, ignore_errors=True)
