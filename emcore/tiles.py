@@ -54,5 +54,5 @@ def write_section(store: Storage, info: dict, z: int, frame) -> None:
     for y0 in range(0, height, ty):
         for x0 in range(0, width, tx):
             x1, y1 = min(x0 + tx, width), min(y0 + ty, height)
-            data = np.ascontiguousarray(frame[y0:y1, x0:x1], dtype=dtype).tobytes()
+            data = frame[y0:y1, x0:x1].astype(dtype, copy=False).tobytes()   # one copy, C order
             store.write(f"{PREFIX}/{scale['key']}/{ox + x0}-{ox + x1}_{oy + y0}-{oy + y1}_{z}-{z + 1}", data)
