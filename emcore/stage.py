@@ -50,3 +50,8 @@ class Stage(Protocol):
 
     def run(self, ctx: TaskContext, params: dict[str, Any]) -> dict[str, Any]:
         """Do one task; return a small JSON summary (stored in the task's marker)."""
+
+    # Optional: `stand_in(job, wave, store) -> None`. For `emctl plan`, which plans every wave
+    # without running any task: write what the wave's tasks would leave that a later wave's plan
+    # reads (align's transforms, cc's segment count, mesh's chunk indices), as placeholders that
+    # need no data.

@@ -13,7 +13,7 @@ from emcore.job import Job
 from emcore.protocol import TaskMessage, dumps, marker_key
 from emcore.storage import open_storage
 from orchestrator import engine
-from orchestrator.registry import stage_cost
+from orchestrator.registry import get_stage, stage_cost
 
 
 @dataclass
@@ -63,6 +63,10 @@ def simulate(job: Job) -> list[WaveReport]:
             report.task_reads += cost.get("reads", 0)
             report.task_writes += cost.get("writes", 0)
             report.bytes_in += cost.get("bytes_in", 0)
+        # What the tasks would leave for later plans, outside the counts (their own writes are in cost()).
+        stand_in = getattr(get_stage(batch[0].stage), "stand_in", None)
+        if stand_in is not None:
+            stand_in(job, batch[0].wave, store)
         ops_before = collections.Counter(store.ops)
         for message in batch:
             store.exists(marker_key(wid, message.task))          # the worker's duplicate check

@@ -64,3 +64,23 @@ def test_costs_scale_with_the_price_table():
     for r in reports:
         a, b = wave_cost(r, prices, 2), wave_cost(r, double, 2)
         assert abs(b.gcp - 2 * a.gcp) < 1e-12 and a.aws == b.aws
+
+
+def test_every_stage_can_be_planned():
+    """`emctl plan` plans waves whose plans read what earlier tasks wrote (align's transforms,
+    cc's segment count, mesh's chunk indices): the stages' stand-ins let it through, and the
+    align pair wave is costed from the sections' own size before any tile exists."""
+    source = open_storage("mem://sim-every-stage/")
+    for z in range(20):
+        source.write(f"img{z:05d}.png", cv2.imencode(".png", np.zeros((512, 384), np.uint8))[1].tobytes())
+    job = registry.load_job({"id": "every", "source": source.url, "maxz": 19, "dest": "mem://unused/every/",
+                             "stages": {"align": {}, "pyramid": {"raw": True},
+                                        "cc": {"descriptor": "<dest>/image_raw/"}, "mesh": {}}})
+    reports = {r.wave: r for r in simulate(job)}
+    assert [w for w in reports if not w.startswith(("cc.", "mesh."))] == [
+        "align.pairs", "align.solve", "align.render", "pyramid.0"]
+    assert {"cc.chunks", "cc.finalize", "cc.remap", "mesh.chunks"} <= set(reports)
+    assert reports["align.pairs"].tasks == 20 and reports["align.render"].tasks == 20
+    # Each section is read by its own task and by every task that has it as a partner.
+    partners = sum(len([w for w in (z + 1, z + 2, z + 8, z + 32) if w <= 19]) for z in range(20))
+    assert reports["align.pairs"].bytes_in == (20 + partners) * 512 * 384

@@ -69,6 +69,14 @@ class AlignStage:
                                job.voxel_offset, tiles.tile_shape(width, height, _tile(job)))
         return params
 
+    def stand_in(self, job: Job, wave: str, store: Storage) -> None:
+        """For `emctl plan`: identity transforms in place of the solve's, so render can plan."""
+        if wave == "solve":
+            header = _first_header(job, open_storage(job.source))
+            shape = [header.height, header.width]
+            records.write_transforms(store, build({z: {"shape": shape, "features": 0, "blank": False}
+                                                   for z in job.z_range}, []))
+
     def run(self, ctx: TaskContext, params: dict[str, Any]) -> dict[str, Any]:
         if ctx.wave == "pairs":
             return self._pairs(ctx, params["z"], params["w"])

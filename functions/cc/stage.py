@@ -56,6 +56,11 @@ class CCStage:
                 "segmentation", data_type, "compressed_segmentation", segment_properties=PROPERTIES_DIR))
         return layout.tasks(wave)
 
+    def stand_in(self, job: Job, wave: str, store: Storage) -> None:
+        """For `emctl plan`: a segment count in place of finalize's, so remap can plan."""
+        if wave == FINALIZE:
+            cc_store.put_segments(store, 0)
+
     def run(self, ctx: TaskContext, params: dict[str, Any]) -> dict[str, Any]:
         layout = _layout(ctx.job, ctx.store)
         kind, index = parse_wave(ctx.wave)

@@ -37,6 +37,14 @@ class MeshStage:
             return [{"chunk": list(p)} for p in geometry.chunks(seg.size, options["chunk"])]
         return self._plan_merge(job, store, seg)
 
+    def stand_in(self, job: Job, wave: str, store: Storage) -> None:
+        """For `emctl plan`: empty chunk indices, so merge can plan (it has no objects to merge:
+        its size depends on the data)."""
+        if wave == "chunks":
+            index, _ = fragments.encode_chunk({})
+            for position in geometry.chunks(open_segmentation(job).size, job.stage("mesh")["chunk"]):
+                store.write(_chunk_key(position, "idx"), index)
+
     def run(self, ctx: TaskContext, params: dict[str, Any]) -> dict[str, Any]:
         if ctx.wave == "chunks":
             return self._run_chunk(ctx, params["chunk"])
