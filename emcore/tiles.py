@@ -3,7 +3,8 @@
 Render writes each section, warped into the global frame, as one z-slice of an unsharded raw
 precomputed volume under `<dest>/tiles/`, chunked [tile_x, tile_y, 1] so a section is written in
 one piece by one task. The pyramid reads blocks of it. It is temporary: deleting `tiles/` after the
-pyramid only costs a re-render if the job is re-run.
+pyramid only costs a re-render if the job is re-run, and the pyramid's last wave does so unless
+`keep_tiles` is set (chunks only: `info` stays, a few hundred bytes).
 """
 from __future__ import annotations
 
@@ -46,13 +47,26 @@ def write_section(store: Storage, info: dict, z: int, frame) -> None:
     they are written as bytes straight from the array, with no library in between; TensorStore
     reads them back like any chunk."""
     import numpy as np
+    dtype = np.dtype(info["data_type"]).newbyteorder("<")
+    for key, (x0, x1), (y0, y1) in section_chunks(info, z):
+        store.write(key, frame[y0:y1, x0:x1].astype(dtype, copy=False).tobytes())   # one copy, C order
+
+
+def delete_section(store: Storage, info: dict, z: int) -> int:
+    """Delete slice `z`'s chunks (missing ones are fine: deleting is idempotent); returns how many."""
+    keys = [key for key, _, _ in section_chunks(info, z)]
+    for key in keys:
+        store.delete(key)
+    return len(keys)
+
+
+def section_chunks(info: dict, z: int):
+    """(key, (x0, x1), (y0, y1)) of each chunk of slice `z`, x and y relative to the frame."""
     scale = info["scales"][0]
     tx, ty, _ = scale["chunk_sizes"][0]
     ox, oy, _ = scale["voxel_offset"]
     width, height = scale["size"][:2]
-    dtype = np.dtype(info["data_type"]).newbyteorder("<")
     for y0 in range(0, height, ty):
         for x0 in range(0, width, tx):
             x1, y1 = min(x0 + tx, width), min(y0 + ty, height)
-            data = frame[y0:y1, x0:x1].astype(dtype, copy=False).tobytes()   # one copy, C order
-            store.write(f"{PREFIX}/{scale['key']}/{ox + x0}-{ox + x1}_{oy + y0}-{oy + y1}_{z}-{z + 1}", data)
+            yield f"{PREFIX}/{scale['key']}/{ox + x0}-{ox + x1}_{oy + y0}-{oy + y1}_{z}-{z + 1}", (x0, x1), (y0, y1)

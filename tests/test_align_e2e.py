@@ -35,7 +35,8 @@ def aligned(tmp_path_factory):
     cv2.imwrite(str(raw / f"img{BLANK:05d}.png"), np.full((SIZE, SIZE), 200, np.uint8))
     truth = json.loads((raw / "truth.json").read_text())
     job = registry.load_job({"id": "align-e2e", "source": str(raw), "maxz": SECTIONS - 1, "dest": str(root / "out"),
-                             "stages": {"align": {}, "pyramid": {"block": [128, 128, 16], "chunk": [64, 64, 8]}}})
+                             "stages": {"align": {}, "pyramid": {"block": [128, 128, 16], "chunk": [64, 64, 8],
+                                                                    "keep_tiles": True}}})
     store = open_storage(job.dest)
     engine.submit_job(store, job)
     LocalRunner(job, store, workers=0).run()

@@ -13,6 +13,7 @@ from cloudvolume import CloudVolume
 
 from emcore import multiscale
 from emcore.storage import open_storage
+from functions.pyramid.stage import TIDY, TIDY_SECTIONS
 from orchestrator import engine, registry
 from orchestrator.local import LocalRunner
 from tests.oracles import compressed_morton, mean_downsample, shard_of
@@ -38,7 +39,8 @@ def run_case(tmp_path, case):
         "id": "pyr", "source": str(tmp_path / "raw"), "maxz": case["sections"] - 1,
         "dest": str(tmp_path / "out"), "resolution": case["resolution"], "voxel_offset": case["offset"],
         "stages": {"pyramid": {"block": case["block"], "chunk": case["chunk"], "raw": True,
-                               "jpeg_quality": 95, "window": case["window"]}},
+                               "jpeg_quality": 95, "window": case["window"],
+                               "keep_tiles": case.get("keep_tiles", False)}},
     })
     store = open_storage(job.dest)
     engine.submit_job(store, job)
@@ -133,6 +135,8 @@ def test_no_shard_is_written_by_two_tasks(pyramid):
     owners: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
     for key in store.list("plan/pyramid."):
         plan = json.loads(store.read(key))
+        if plan["wave"] == TIDY:
+            continue
         wid = f"pyramid.{plan['wave']}"
         for task, params in enumerate(plan["tasks"]):
             marker = json.loads(store.read(f"markers/{wid}/{task // 100}/{task}.json"))
@@ -172,3 +176,20 @@ def test_blocks_larger_than_a_shard_hold_several():
     chunks_per_block = math.prod(b // c for b, c in zip(case["block"], case["chunk"]))
     assert chunks_per_shard == (case["shard_side"] // case["chunk"][0]) ** 3
     assert chunks_per_block // chunks_per_shard == 8
+
+
+def test_tiles_are_deleted_once_the_pyramid_is_built(pyramid, tmp_path):
+    """The tidy wave leaves only the tiles' `info`; with `keep_tiles` the rendered sections stay
+    (and the pyramid is the same)."""
+    case, volume, store = pyramid
+    assert list(store.list("tiles/")) == ["tiles/info"]
+    plan = json.loads(store.read(f"plan/pyramid.{TIDY}.json"))
+    assert plan["count"] == -(-case["sections"] // TIDY_SECTIONS)
+    kept_case = dict(case, keep_tiles=True)
+    _, kept = run_case(tmp_path, kept_case)
+    chunks = [k for k in kept.list("tiles/") if k != "tiles/info"]
+    x_tiles = -(-case["width"] // min(case["block"][0], case["width"]))
+    y_tiles = -(-case["height"] // min(case["block"][1], case["height"]))
+    assert len(chunks) == case["sections"] * x_tiles * y_tiles
+    assert not kept.exists(f"plan/pyramid.{TIDY}.json")
+    assert kept.read("image/info") == store.read("image/info")

@@ -78,7 +78,7 @@ def test_every_stage_can_be_planned():
                                         "cc": {"descriptor": "<dest>/image_raw/"}, "mesh": {}}})
     reports = {r.wave: r for r in simulate(job)}
     assert [w for w in reports if not w.startswith(("cc.", "mesh."))] == [
-        "align.pairs", "align.solve", "align.render", "pyramid.0"]
+        "align.pairs", "align.solve", "align.render", "pyramid.0", "pyramid.tidy"]
     assert {"cc.chunks", "cc.finalize", "cc.remap", "mesh.chunks"} <= set(reports)
     assert reports["align.pairs"].tasks == 20 and reports["align.render"].tasks == 20
     # Each section is read by its own task and by every task that has it as a partner.

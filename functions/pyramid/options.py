@@ -25,6 +25,9 @@ OPTIONS = Section(
               doc="Encoding of `image/`: jpeg for viewing (16-bit data is windowed to 8 bits), or lossless raw."),
         Field("jpeg_quality", "int", 90, minimum=1, maximum=100, doc="JPEG quality."),
         Field("raw", "bool", False, doc="Also write a lossless copy in the source's sample type under `image_raw/`."),
+        Field("keep_tiles", "bool", False,
+              doc="Keep the rendered sections (`<dest>/tiles/`, as large as the stack) after the pyramid is built; "
+                  "by default a last wave (`pyramid.tidy`) deletes them."),
         Field("window", "int2", None, nullable=True,
               doc="16-bit data only: [low, high] sample values mapped to 0 and 255 in the JPEG layer (default: the full 16-bit range)."),
     ),

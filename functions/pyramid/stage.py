@@ -12,6 +12,8 @@ from emcore.volume import open_scale, read_block, write_info
 from functions.pyramid.window import to_uint8
 
 IMAGE, RAW = "image", "image_raw"
+TIDY = "tidy"            # the last wave: delete the rendered tiles the pyramid no longer needs
+TIDY_SECTIONS = 256      # sections per tidy task: a few thousand deletes, well within a task's time
 
 
 class Pyramid:
@@ -52,9 +54,13 @@ class PyramidStage:
             return []
         if tiles.read_tiles_info(store) is None:
             return ["0"]  # provisional: the depth is known once the render wave has planned
-        return [str(w.index) for w in Pyramid(job, store).multiscale.layouts]
+        waves = [str(w.index) for w in Pyramid(job, store).multiscale.layouts]
+        return waves if job.stage("pyramid")["keep_tiles"] else [*waves, TIDY]
 
     def plan(self, job: Job, wave: str, store: Storage) -> list[dict[str, Any]]:
+        if wave == TIDY:
+            z0, depth = job.voxel_offset[2], len(job.z_range)
+            return [{"z0": z0 + a, "z1": z0 + min(a + TIDY_SECTIONS, depth)} for a in range(0, depth, TIDY_SECTIONS)]
         pyramid = Pyramid(job, store)
         if wave == "0":
             problem = pyramid.multiscale.problem()
@@ -65,6 +71,9 @@ class PyramidStage:
         return pyramid.multiscale.wave_blocks(int(wave))
 
     def run(self, ctx: TaskContext, params: dict[str, Any]) -> dict[str, Any]:
+        if ctx.wave == TIDY:
+            info = tiles.read_tiles_info(ctx.store)
+            return {"deleted": sum(tiles.delete_section(ctx.store, info, z) for z in range(params["z0"], params["z1"]))}
         pyramid = Pyramid(ctx.job, ctx.store)
         wave = int(ctx.wave)
         ms = pyramid.multiscale
