@@ -83,7 +83,9 @@ def result(request, tmp_path_factory):
     url = "file://" + str(root / "out" / "clefts") if writer == "cloudvolume" else "file://" + str(root / "clefts")
     write_descriptor(url, vol, writer)
     name = "<dest>/clefts" if writer == "cloudvolume" else url
-    job = cc_job(root / "out", name, ccthresh=ccthresh, connectivity=connectivity, nummergetasks=tasks)
+    # The case with every kind of wave keeps its intermediates, for test_tasks_rewrite_the_same_bytes.
+    job = cc_job(root / "out", name, ccthresh=ccthresh, connectivity=connectivity, nummergetasks=tasks,
+                 keep_intermediates=tasks == 27)
     store = run_job(job)
     ref = cc3d.connected_components(vol > ccthresh, connectivity=connectivity)
     ref = cc3d.dust(ref, threshold=max(DUST, SIZE), connectivity=connectivity, in_place=False)
@@ -185,6 +187,16 @@ def test_tasks_rewrite_the_same_bytes(result):
         STAGE.run(ctx, plan["tasks"][0])
     assert _digest(store, ["cc/", "segmentation/", "segments.csv"]) == before
     assert {p["wave"] for p in plans.values()} >= {"chunks", "merge", "combine1", "finalize", "remap", "downsample1"}
+
+
+def test_intermediates_are_deleted_unless_kept(result):
+    job, store, _ = result
+    left = sorted(store.list("cc/"))
+    if job.stage("cc")["keep_intermediates"]:
+        assert any(k.startswith("cc/labels/") for k in left) and "cc/mapping" in left
+    else:
+        assert left == ["cc/descriptor.json", "cc/segments.json"]
+        assert json.loads(store.read("plan/cc.tidy.json"))["count"] == 1
 
 
 # -- bad input ------------------------------------------------------------------------------

@@ -46,6 +46,14 @@ def meshed(tmp_path_factory, volume):
     return out
 
 
+def test_intermediates_are_deleted(meshed):
+    """mesh.tidy leaves no per-chunk mesh or merge list behind."""
+    for cv in meshed.values():
+        root = cv.meta.cloudpath.replace("file://", "").rsplit("/segmentation", 1)[0]
+        left = [f for _, _, files in os.walk(os.path.join(root, "mesh-tmp")) for f in files]
+        assert os.path.isfile(os.path.join(root, "plan", "mesh.tidy.json")) and left == []
+
+
 def ids_of(volume):
     ids, counts = np.unique(volume[volume > 0], return_counts=True)
     return [int(i) for i in ids], dict(zip(ids.tolist(), counts.tolist()))

@@ -21,8 +21,9 @@ from functions.cc.grid import ID_STRIDE, chunk_box, chunk_count, grid_shape, mer
 # merge tasks need 6 combine waves) and no task holds many partials at once.
 FANIN = 8
 
-CHUNKS, MERGE, COMBINE, FINALIZE, REMAP, DOWNSAMPLE = (
-    "chunks", "merge", "combine", "finalize", "remap", "downsample")
+CHUNKS, MERGE, COMBINE, FINALIZE, REMAP, DOWNSAMPLE, TIDY = (
+    "chunks", "merge", "combine", "finalize", "remap", "downsample", "tidy")
+TIDY_CHUNKS = 1000   # chunks whose intermediates one tidy task deletes (three objects each)
 
 
 def merge_levels(tasks: int) -> list[int]:
@@ -64,7 +65,8 @@ class Layout:
     def waves(self) -> list[str]:
         combines = [f"{COMBINE}{k}" for k in range(1, len(self.levels))]
         downsamples = [f"{DOWNSAMPLE}{w.index}" for w in self.multiscale.layouts[1:]]
-        return [CHUNKS, MERGE, *combines, FINALIZE, REMAP, *downsamples]
+        tidy = [] if self.options["keep_intermediates"] else [TIDY]
+        return [CHUNKS, MERGE, *combines, FINALIZE, REMAP, *downsamples, *tidy]
 
     def box(self, chunk: int) -> dict[str, list[int]]:
         """{"lo", "hi"}: a chunk's [lo, hi) relative to the volume's origin."""
@@ -84,4 +86,6 @@ class Layout:
             return [{"parts": [0, self.levels[-1]]}]
         if kind == DOWNSAMPLE:
             return self.multiscale.wave_blocks(index)
+        if kind == TIDY:
+            return [{"chunks": [c, min(c + TIDY_CHUNKS, self.chunks)]} for c in range(0, self.chunks, TIDY_CHUNKS)]
         raise ValueError(f"the cc stage has no wave {wave!r}")

@@ -59,6 +59,9 @@ OPTIONS = Section(
               doc="Chunk shape of the segmentation's scales, in voxels."),
         Field("nummergetasks", "int", 1, minimum=1,
               doc="Tasks of the first merge wave; more than 8 add combine waves (a tree of fan-in 8)."),
+        Field("keep_intermediates", "bool", False,
+              doc="Keep the per-chunk labels, faces, statistics, merge partials and mapping under `<dest>/cc/` "
+                  "after the segmentation is written; by default a last wave (`cc.tidy`) deletes them."),
     ),
     check=_check,
 )

@@ -17,7 +17,7 @@ from emcore.volume import open_scale, read_block, write_info
 from functions.cc import descriptor, store as cc_store
 from functions.cc.chunk import label_chunk
 from functions.cc.grid import seam_pairs
-from functions.cc.layout import (CHUNKS, COMBINE, DOWNSAMPLE, FINALIZE, MERGE, REMAP, Layout,
+from functions.cc.layout import (CHUNKS, COMBINE, DOWNSAMPLE, FINALIZE, MERGE, REMAP, TIDY, Layout,
                                  parse_wave)
 from functions.cc.merge import combine, finalize, merge_partial
 from functions.cc.outputs import PROPERTIES_DIR, write_tables
@@ -144,7 +144,17 @@ def _downsample(ctx: TaskContext, layout: Layout, wave: int, params: dict) -> di
     return {"bytes_in": int(data.nbytes), "scales": written}
 
 
+def _tidy(ctx: TaskContext, layout: Layout, _: int, params: dict) -> dict:
+    """The intermediates of a run of chunks; the first task also the merge tree's and the mapping.
+    The descriptor snapshot and the segment count stay: they are small and `waves()` reads one."""
+    first, end = params["chunks"]
+    deleted = cc_store.delete_chunks(ctx.store, range(first, end))
+    if first == 0:
+        deleted += cc_store.delete_shared(ctx.store, layout.levels)
+    return {"deleted": deleted}
+
+
 _RUN = {CHUNKS: _label, MERGE: _merge, COMBINE: _combine, FINALIZE: _finalize, REMAP: _remap,
-        DOWNSAMPLE: _downsample}
+        DOWNSAMPLE: _downsample, TIDY: _tidy}
 
 STAGE = CCStage()

@@ -93,3 +93,19 @@ def put_segments(store: Storage, count: int) -> None:
 
 def get_segments(store: Storage) -> dict:
     return json.loads(store.read(SEGMENTS))
+
+
+def delete_chunks(store: Storage, chunks) -> int:
+    """Delete the chunks' labels, faces and statistics (missing ones are fine); returns how many keys."""
+    keys = [f"cc/{kind}/{c}" for c in chunks for kind in ("labels", "faces", "stats")]
+    for key in keys:
+        store.delete(key)
+    return len(keys)
+
+
+def delete_shared(store: Storage, levels: list[int]) -> int:
+    """Delete the merge tree's partials (`levels`: partials per level) and the mapping."""
+    keys = [f"cc/partials/{level}/{t}" for level, count in enumerate(levels) for t in range(count)] + [MAPPING]
+    for key in keys:
+        store.delete(key)
+    return len(keys)

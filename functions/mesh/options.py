@@ -40,6 +40,9 @@ OPTIONS = Section(
         Field("lods", "int", 3, minimum=1, maximum=10, doc="Levels of detail written per object."),
         Field("object_ids", "any", None, nullable=True, check=_check_ids,
               doc="Mesh only these segment ids (default: every non-zero id)."),
+        Field("keep_intermediates", "bool", False,
+              doc="Keep the per-chunk meshes and merge lists under `<dest>/mesh-tmp/` after the meshes are "
+                  "written; by default a last wave (`mesh.tidy`) deletes them."),
         Field("min_voxels", "int", 0, minimum=0,
               doc="Objects with fewer voxels (at `mip`, counted over the whole volume) are not meshed."),
     ),

@@ -17,6 +17,8 @@ from functions.mesh import fragments, geometry, multilod, shards, surface
 from functions.mesh.source import open_segmentation, output_url
 
 TMP = "mesh-tmp/"
+TIDY = "tidy"           # the last wave: delete the intermediates under TMP
+TIDY_CHUNKS = 1000      # chunks whose two objects one tidy task deletes
 _WORK = np.dtype([("chunk", "<u4"), ("id", "<u8"), ("offset", "<u8"), ("size", "<u8")])
 
 
@@ -28,13 +30,19 @@ class MeshStage:
     name = "mesh"
 
     def waves(self, job: Job, store: Storage) -> list[str]:
-        return ["chunks", "merge"] if job.stage("mesh") is not None else []
+        options = job.stage("mesh")
+        if options is None:
+            return []
+        return ["chunks", "merge"] + ([] if options["keep_intermediates"] else [TIDY])
 
     def plan(self, job: Job, wave: str, store: Storage) -> list[dict[str, Any]]:
         options = job.stage("mesh")
         seg = open_segmentation(job)
         if wave == "chunks":
             return [{"chunk": list(p)} for p in geometry.chunks(seg.size, options["chunk"])]
+        if wave == TIDY:
+            count = len(geometry.chunks(seg.size, options["chunk"]))
+            return [{"chunks": [c, min(c + TIDY_CHUNKS, count)]} for c in range(0, count, TIDY_CHUNKS)]
         return self._plan_merge(job, store, seg)
 
     def stand_in(self, job: Job, wave: str, store: Storage) -> None:
@@ -48,6 +56,8 @@ class MeshStage:
     def run(self, ctx: TaskContext, params: dict[str, Any]) -> dict[str, Any]:
         if ctx.wave == "chunks":
             return self._run_chunk(ctx, params["chunk"])
+        if ctx.wave == TIDY:
+            return self._run_tidy(ctx, *params["chunks"])
         return self._run_merge(ctx, params["shard"])
 
     # -- chunk wave ----------------------------------------------------------------------------
@@ -119,6 +129,17 @@ class MeshStage:
             store.write(f"{TMP}merge/{int(shard)}.work", fragments.zlib.compress(work[shard_of == shard].tobytes(), 1))
             tasks.append({"shard": int(shard)})
         return tasks
+
+    def _run_tidy(self, ctx: TaskContext, first: int, end: int) -> dict[str, Any]:
+        """Delete a run of chunks' meshes and indices; the first task also the merge lists (one
+        per shard, listed: there are at most a quarter as many as chunks)."""
+        positions = geometry.chunks(open_segmentation(ctx.job).size, ctx.job.stage("mesh")["chunk"])[first:end]
+        keys = [_chunk_key(p, ext) for p in positions for ext in ("idx", "dat")]
+        if first == 0:
+            keys += list(ctx.store.list(f"{TMP}merge/"))
+        for key in keys:
+            ctx.store.delete(key)
+        return {"deleted": len(keys)}
 
     def _run_merge(self, ctx: TaskContext, shard: int) -> dict[str, Any]:
         options = ctx.job.stage("mesh")
