@@ -95,6 +95,14 @@ class Storage(ABC):
         self.ops["delete"] += 1
         self._delete(key)
 
+    def delete_all(self, keys) -> int:
+        """Delete every key (missing ones are fine: deleting is idempotent); returns how many."""
+        count = 0
+        for key in keys:
+            self.delete(key)
+            count += 1
+        return count
+
     def child(self, prefix: str) -> "Storage":
         """A storage rooted at `prefix` below this one, sharing nothing but the location."""
         return open_storage(self.url + prefix.strip("/") + "/")

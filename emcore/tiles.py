@@ -53,11 +53,8 @@ def write_section(store: Storage, info: dict, z: int, frame) -> None:
 
 
 def delete_section(store: Storage, info: dict, z: int) -> int:
-    """Delete slice `z`'s chunks (missing ones are fine: deleting is idempotent); returns how many."""
-    keys = [key for key, _, _ in section_chunks(info, z)]
-    for key in keys:
-        store.delete(key)
-    return len(keys)
+    """Delete slice `z`'s chunks; returns how many."""
+    return store.delete_all(key for key, _, _ in section_chunks(info, z))
 
 
 def section_chunks(info: dict, z: int):

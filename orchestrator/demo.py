@@ -40,15 +40,10 @@ def main(directory: str) -> int:
 def _clear_other_job(config: dict) -> None:
     """A demo output left by another version of the demo's job (other options or defaults) is
     deleted, so `make demo` always runs; the same job is resumed as `emctl start` resumes it."""
-    from emcore.storage import NotFound, open_storage
-    from emcore.protocol import JOB_KEY
+    from emcore.storage import open_storage
+    from orchestrator.engine import conflict
     from orchestrator.registry import load_job
-    store = open_storage(config["dest"])
-    try:
-        existing = store.read(JOB_KEY)
-    except NotFound:
-        return
-    if existing != load_job(config).to_json().encode():
+    if conflict(open_storage(config["dest"]), load_job(config)):
         print(f"{config['dest']} holds an older demo job: deleting it", file=sys.stderr)
         shutil.rmtree(config["dest"])
 

@@ -47,12 +47,25 @@ def submit_job(store: Storage, job: Job) -> bool:
     data = job.to_json().encode()
     if store.create(JOB_KEY, data):
         return True
-    existing = store.read(JOB_KEY)
-    if existing != data:
-        differing = ", ".join(_differences(json.loads(existing), json.loads(data))[:3])
-        raise JobConflict(f"{store.url}{JOB_KEY} holds a different job (differing: {differing}); "
-                          f"use another dest, or delete the old job first")
+    problem = conflict(store, job)
+    if problem:
+        raise JobConflict(problem)
     return False
+
+
+def conflict(store: Storage, job: Job) -> str | None:
+    """Why the job root holds a different job than `job` (the keys that differ); None if it holds
+    this job or none."""
+    try:
+        existing = store.read(JOB_KEY)
+    except NotFound:
+        return None
+    data = job.to_json().encode()
+    if existing == data:
+        return None
+    differing = ", ".join(_differences(json.loads(existing), json.loads(data))[:3])
+    return (f"{store.url}{JOB_KEY} holds a different job (differing: {differing}); "
+            f"use another dest, or delete the old job first")
 
 
 def _differences(old, new, path: str = "") -> list[str]:

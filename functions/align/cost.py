@@ -10,8 +10,8 @@ from emcore.storage import open_storage
 
 
 def cost(job, wave: str, params: dict, store) -> dict:
-    info = tiles.read_tiles_info(store)
-    if wave == "render" and info is not None:
+    info = tiles.read_tiles_info(store) if wave == "render" else None
+    if info is not None:
         width, height, _ = info["scales"][0]["size"]
         tile = info["scales"][0]["chunk_sizes"][0]
         pixels = width * height * np.dtype(info["data_type"]).itemsize

@@ -27,6 +27,9 @@ def build(sections: dict[int, dict], pairs: list[dict], cap: str = "affine", rig
     apart than `reach` are anchors: one that finds no common tissue is expected (the tissue
     changes over many sections), so it is counted, not listed as poor."""
     zs = sorted(sections)
+
+    def is_anchor(pair: dict) -> bool:
+        return pair["w"] - pair["z"] > reach
     shapes = {z: tuple(sections[z]["shape"]) for z in zs}
     usable = [p for p in pairs if p["status"] == "ok"]
     data = [PairData(p["z"], p["w"], np.asarray(p["src"], np.float64), np.asarray(p["dst"], np.float64),
@@ -70,7 +73,7 @@ def build(sections: dict[int, dict], pairs: list[dict], cap: str = "affine", rig
             doc["reason"] = (f"inconsistent with the other pairs: {rejected[key]:.2f} px under the solve, "
                              f"{p['residual']:.2f} px alone")
         pair_docs.append(doc)
-        unmatched_anchor = p["w"] - p["z"] > reach and doc["status"] not in ("ok", "rejected")
+        unmatched_anchor = is_anchor(p) and doc["status"] not in ("ok", "rejected")
         if doc["status"] != "ok" and not _blank_pair(p, sections) and not unmatched_anchor:
             poor.append({k: doc[k] for k in ("z", "w", "status", "matches", "inliers", "residual", "reason")})
 
@@ -105,8 +108,8 @@ def build(sections: dict[int, dict], pairs: list[dict], cap: str = "affine", rig
             "bridged": [z for z in zs if "bridged" in flags[z]],
             "duplicates": sorted(duplicate_of),
             "median_residual": round(float(np.median(solved_residuals)), 4) if solved_residuals else None,
-            "anchors": {"tried": sum(1 for d in pair_docs if d["w"] - d["z"] > reach),
-                        "used": sum(1 for d in pair_docs if d["w"] - d["z"] > reach and d["status"] == "ok")},
+            "anchors": {"tried": sum(1 for d in pair_docs if is_anchor(d)),
+                        "used": sum(1 for d in pair_docs if is_anchor(d) and d["status"] == "ok")},
         },
     }
 

@@ -96,16 +96,11 @@ def get_segments(store: Storage) -> dict:
 
 
 def delete_chunks(store: Storage, chunks) -> int:
-    """Delete the chunks' labels, faces and statistics (missing ones are fine); returns how many keys."""
-    keys = [f"cc/{kind}/{c}" for c in chunks for kind in ("labels", "faces", "stats")]
-    for key in keys:
-        store.delete(key)
-    return len(keys)
+    """Delete the chunks' labels, faces and statistics; returns how many keys."""
+    return store.delete_all(f"cc/{kind}/{c}" for c in chunks for kind in ("labels", "faces", "stats"))
 
 
 def delete_shared(store: Storage, levels: list[int]) -> int:
     """Delete the merge tree's partials (`levels`: partials per level) and the mapping."""
-    keys = [f"cc/partials/{level}/{t}" for level, count in enumerate(levels) for t in range(count)] + [MAPPING]
-    for key in keys:
-        store.delete(key)
-    return len(keys)
+    partials = [f"cc/partials/{level}/{t}" for level, count in enumerate(levels) for t in range(count)]
+    return store.delete_all([*partials, MAPPING])

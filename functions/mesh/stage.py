@@ -137,9 +137,7 @@ class MeshStage:
         keys = [_chunk_key(p, ext) for p in positions for ext in ("idx", "dat")]
         if first == 0:
             keys += list(ctx.store.list(f"{TMP}merge/"))
-        for key in keys:
-            ctx.store.delete(key)
-        return {"deleted": len(keys)}
+        return {"deleted": ctx.store.delete_all(keys)}
 
     def _run_merge(self, ctx: TaskContext, shard: int) -> dict[str, Any]:
         options = ctx.job.stage("mesh")
