@@ -6,7 +6,7 @@ solve over neighbour pairs only, and by chaining the adjacent pairs (the field's
 
 The error is the residual in true pixels of a grid of points after removing one global affine
 (tests/test_align_stacks.py: truth_residuals). Neighbour pairs fix each section only relative to
-the next few, so their errors add up along z as a random walk; the anchors (z+8, z+32 by default)
+the next few, so their errors add up along z as a random walk; the anchors (z+8, z+32, as the synthetic test stacks use them)
 are what keep the error flat.
 """
 from __future__ import annotations

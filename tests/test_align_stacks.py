@@ -12,13 +12,14 @@ import numpy as np
 
 from functions.align import models
 from functions.align.chain import chain
-from functions.align.features import detect, working_factor
+from emtest.align_memory import align
 from functions.align.options import OPTIONS, partners
-from functions.align.pairs import match_pair
 from functions.align.transforms import build, matrices_of
 from orchestrator.samplestack import centred, misaligned_sections, random_affines
 
-ANCHORS = tuple(OPTIONS.validate({})["anchors"])
+# The synthetic sample keeps its structures over the whole stack, so long-range anchor pairs match
+# and hold a long stack's shape; the default (none) is for real sections, where they do not.
+ANCHORS = (8, 32)
 KINDS = {
     # displacement kind: random_affines arguments
     "translation": dict(shift=12.0, angle_deg=0.0, scale=0.0),
@@ -64,16 +65,10 @@ def stats(residuals: np.ndarray) -> dict[str, float]:
 
 
 def align_in_memory(images, cap: str = "affine", reach: int = 2, factor: int = 1, anchors=ANCHORS):
-    """The pair wave and the solve as the stage runs them (same partners, same defaults), without
-    storage, each section's features computed once. Returns (transforms document, pair records)."""
-    feats = [detect(im, working_factor(im.shape, factor)) for im in images]
-    sections, pairs = {}, []
-    for z, im in enumerate(images):
-        sections[z] = {"shape": list(im.shape), "features": len(feats[z]), "blank": feats[z].blank}
-        for w in partners(z, len(images) - 1, reach, list(anchors)):
-            r = match_pair(z, w, im, images[w], feats[z], feats[w], cap)
-            pairs.append({**r.summary(), "src": r.src, "dst": r.dst})
-    return build(sections, pairs, cap, reach=reach), pairs
+    """The pair wave and the solve as the stage runs them (emtest.align_memory), without storage.
+    Returns (transforms document, pair records)."""
+    return align(images, resolution=(8, 8, 8), model=cap, reach=reach, downsample_factor=factor,
+                 anchors=list(anchors))
 
 
 def solved(doc) -> dict[int, np.ndarray]:

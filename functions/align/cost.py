@@ -19,8 +19,11 @@ def cost(job, wave: str, params: dict, store) -> dict:
     # Pairs and solve run before render has planned the tiles: the sections' own size.
     pixels = _section_bytes(job.source, job.section_name(job.z_range.start))
     if wave == "pairs":
-        partners = len(params.get("w", ()))
-        return {"bytes_in": pixels * (1 + partners), "reads": 1 + partners, "writes": 1}
+        # Each section of the run read once, the `reach` after it once more, and each anchor partner.
+        options = job.stage("align") or {}
+        count = params.get("count", 1)
+        reads = count + options.get("reach", 2) + count * len(options.get("anchors", []))
+        return {"bytes_in": pixels * reads, "reads": reads, "writes": count}
     return {"bytes_in": 0, "reads": len(job.z_range), "writes": 1}
 
 

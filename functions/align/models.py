@@ -188,3 +188,51 @@ def select(src: np.ndarray, dst: np.ndarray, cap: str = "affine", extent: tuple[
     if chosen is None:
         raise np.linalg.LinAlgError("too few matches for any model")
     return chosen[0], chosen[1], scores
+
+
+# -- robust fit -----------------------------------------------------------------------------------
+
+TUKEY = 4.685             # Tukey's biweight constant, in robust standard deviations
+MIN_SCALE = 0.05          # px: floor of the robust scale (duplicates match to ~0)
+CLIP = 3.0                # inliers lie within this many deviations (per axis) of the model
+
+
+def robust_fit(model: str, src: np.ndarray, dst: np.ndarray, start: np.ndarray | None = None,
+               weights: np.ndarray | None = None, iterations: int = 20) -> tuple[np.ndarray, np.ndarray, float]:
+    """A fit that a minority of wrong correspondences does not bend, while the many right ones,
+    scattered by a few pixels (real sections), all count.
+
+    1. Iteratively reweighted least squares with Tukey's biweight, the scale re-estimated each
+       round from the median residual distance (1.1774 s for isotropic Gaussian errors of
+       deviation s per axis), from `start` (else a plain fit).
+    2. Clipping: the inliers are the points within CLIP deviations; the deviation is re-measured
+       on them alone (RMS per axis) and the model refitted, until the set is stable. Wrong
+       correspondences spread over the whole search inflate the median; clipping measures the
+       core of right ones.
+    Returns (matrix, inlier mask, deviation per axis of the inliers in px)."""
+    base = np.ones(len(src)) if weights is None else np.asarray(weights, np.float64)
+    m = fit(model, src, dst, base) if start is None else np.asarray(start, np.float64)
+    scale = np.inf
+    for _ in range(iterations):
+        r = residuals(m, src, dst)
+        scale = max(float(np.median(r)) / 1.1774, MIN_SCALE)
+        u = np.clip(1 - (r / (TUKEY * scale)) ** 2, 0, None) ** 2
+        if np.count_nonzero(u) < MINIMAL[model] + 1:
+            break
+        new = fit(model, src, dst, base * u)
+        done = np.abs(new - m).max() < 1e-6
+        m = new
+        if done:
+            break
+    inliers = residuals(m, src, dst) < CLIP * scale
+    for _ in range(iterations):
+        if inliers.sum() < 2 * MINIMAL[model]:
+            break
+        m = fit(model, src[inliers], dst[inliers], base[inliers])
+        r = residuals(m, src, dst)
+        scale = max(float(np.sqrt(np.mean(r[inliers] ** 2) / 2)), MIN_SCALE)
+        new = r < CLIP * scale
+        if np.array_equal(new, inliers):
+            break
+        inliers = new
+    return m, inliers, scale

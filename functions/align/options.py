@@ -17,24 +17,49 @@ def _check_anchors(value) -> str | None:
 
 OPTIONS = Section(
     "align",
-    "Feature-based affine alignment of the sections, then rendering into one frame. Without this "
+    "Affine alignment of the sections by patch correlation and one global solve, then rendering into one frame. Without this "
     "stage the sections are rendered as they are (identity transforms) for the pyramid.",
     fields=(
         Field("model", "choice", "affine", choices=("affine", "rigid", "translation"),
               doc="Most general model a section pair, and the solve, may use; simpler ones are chosen when the extra "
                   "freedom explains nothing (docs/align.md)."),
         Field("reach", "int", 2, minimum=1, maximum=5,
-              doc="Each section is matched to the next `reach` sections; 2 lets a bad section be bridged."),
-        Field("anchors", "any", [8, 32], check=_check_anchors,
-              doc="Each section is also matched to the sections this many further on. Neighbour pairs alone leave "
-                  "the stack's shape a random walk along z (the error grows with the stack's length); these "
-                  "long-range pairs hold it. A pair that finds no common tissue is simply not used. `[]`: none."),
-        Field("downsample_factor", "int", 1, minimum=1, maximum=64,
-              doc="Find features on sections shrunk by this factor (at least enough that the copy is at most "
-                  "2048 px a side), then refine the matches at full resolution."),
+              doc="Each section is matched to the next `reach` sections; 2 lets a bad section be bridged. Pairs "
+                  "beyond the neighbour enter the solve only where they agree with the neighbour pairs."),
+        Field("anchors", "any", [], check=_check_anchors,
+              doc="Each section is also matched to the sections this many further on (e.g. [8, 32]): long-range "
+                  "pairs that hold the stack's shape where the tissue keeps its structures over many sections "
+                  "(FIB-SEM, thin sections). Off by default: between real 50 nm sections 8 apart most such pairs "
+                  "are wrong (docs/align.md)."),
+        Field("downsample_factor", "int", None, nullable=True, minimum=1, maximum=64,
+              doc="Match patches on sections shrunk by this factor. Default: working pixels of about "
+                  "8 nm from `resolution` (2 at 4 nm): finer, the texture that differs between "
+                  "sections dominates; coarser, the precision is lost."),
+        Field("max_rotation", "number", 10.0, minimum=0, maximum=180,
+              doc="Largest rotation, in degrees, between two sections that are matched; the search costs time in "
+                  "proportion. Sections collected on tape may need 180."),
+        Field("max_unplaced", "int", 0, minimum=0,
+              doc="Sections showing tissue that no usable pair places (their transform is then interpolated from "
+                  "their neighbours) that the job accepts. Beyond it the solve fails the job and names them and "
+                  "their pairs: an alignment that could not do its work never reports complete. Blank sections "
+                  "do not count."),
+        Field("max_splits", "int", 0, minimum=0,
+              doc="Gaps in the stack that no usable pair crosses (the parts are then tied as imaged) that the job "
+                  "accepts; beyond it the solve fails the job and names them."),
         Field("clahe", "bool", False, doc="Contrast-limited adaptive histogram equalisation when rendering."),
     ),
 )
+
+
+MATCH_PIXEL_NM = 8.0      # working pixel size of the matching, when downsample_factor is not given
+
+
+def matching_factor(options: dict, resolution) -> int:
+    """The shrink factor patches are matched at: the option, or working pixels of about
+    MATCH_PIXEL_NM from the sections' pixel size (docs/align.md: measured on real sections)."""
+    if options.get("downsample_factor"):
+        return int(options["downsample_factor"])
+    return max(1, int(round(MATCH_PIXEL_NM / max(float(resolution[0]), float(resolution[1])))))
 
 
 def partners(z: int, last: int, reach: int, anchors: list[int]) -> list[int]:

@@ -3,6 +3,8 @@
   align/pairs/<z>.bin     one per pair task: section z's info, and for each neighbour w the pair's
                           quality and its inlier correspondences (float32 x, y in both sections)
   align/transforms.json   the solve's result (see transforms.py)
+  align/report.csv        one line per pair: its quality alone and under the solve (plot.py)
+  align/report.png        the same along z, as a picture
 
 The pair record is a small binary (a JSON header, then the float32 arrays) rather than npz or
 JSON: npz embeds the write time (a retry must rewrite the same bytes), and JSON would spend ~4x
@@ -20,6 +22,8 @@ from emcore.storage import NotFound, Storage
 
 MAGIC = b"EMCTL-ALIGN-PAIRS\x01"
 TRANSFORMS_KEY = "align/transforms.json"
+REPORT_CSV = "align/report.csv"
+REPORT_PNG = "align/report.png"
 
 
 def pairs_key(z: int) -> str:
@@ -103,3 +107,9 @@ def read_transforms(store: Storage) -> dict | None:
         return json.loads(store.read(TRANSFORMS_KEY))
     except NotFound:
         return None
+
+
+def write_report(store: Storage, doc: dict) -> None:
+    from functions.align.plot import report_csv, report_png
+    store.write(REPORT_CSV, report_csv(doc).encode())
+    store.write(REPORT_PNG, report_png(doc))

@@ -1,7 +1,9 @@
-"""The align stage's waves: `pairs` (one task per section z, matching it to z+1 .. z+reach and
-to its long-range anchors), `solve` (one task: every pair's correspondences -> one transform per
-section, align/transforms.json) and `render` (one task per section: warp it once into the frame,
-write it as a tile slice).
+"""The align stage's waves: `pairs` (one task per run of RUN consecutive sections, matching each
+section z to z+1 .. z+reach and to its anchors, each section prepared about once: pairwave.py),
+`solve` (one task: every pair's correspondences -> one transform per section,
+align/transforms.json and the report; fails the job if the alignment could not place its sections:
+gate.py) and `render` (one task per section: warp it once into the frame, write it as a tile
+slice).
 
 Without `stages.align` only `render` runs, with identity transforms: the pyramid always reads
 rendered tiles, so there is one path whether or not alignment ran."""
@@ -14,13 +16,14 @@ from emcore.images import read_png_header, read_section
 from emcore.job import Job
 from emcore.stage import TaskContext, TaskError
 from emcore.storage import Storage, open_storage
-from functions.align import records
-from functions.align.options import OPTIONS, partners
-from functions.align.pairs import section_task
+from functions.align import gate, records
+from functions.align.options import OPTIONS, matching_factor, partners
+from functions.align.pairwave import Preparer, match_run
 from functions.align.render import IDENTITY, _clahe, warp_section
 from functions.align.transforms import build
 
 DEFAULT_TILE = [1024, 1024]
+RUN = 16      # sections per pair task: each prepared once per run, reach/RUN extra at its end
 
 
 def _options(job: Job) -> dict:
@@ -44,8 +47,8 @@ class AlignStage:
 
     def plan(self, job: Job, wave: str, store: Storage) -> list[dict[str, Any]]:
         if wave == "pairs":
-            options, last = _options(job), job.z_range.stop - 1
-            return [{"z": z, "w": partners(z, last, options["reach"], options["anchors"])} for z in job.z_range]
+            zs = job.z_range
+            return [{"z": z, "count": min(RUN, zs.stop - z)} for z in range(zs.start, zs.stop, RUN)]
         if wave == "solve":
             return [{}]
         if wave == "render":
@@ -74,29 +77,33 @@ class AlignStage:
         if wave == "solve":
             header = _first_header(job, open_storage(job.source))
             shape = [header.height, header.width]
-            records.write_transforms(store, build({z: {"shape": shape, "features": 0, "blank": False}
-                                                   for z in job.z_range}, []))
+            records.write_transforms(store, build({z: {"shape": shape, "blank": False} for z in job.z_range}, []))
 
     def run(self, ctx: TaskContext, params: dict[str, Any]) -> dict[str, Any]:
         if ctx.wave == "pairs":
-            return self._pairs(ctx, params["z"], params["w"])
+            return self._pairs(ctx, params["z"], params["count"])
         if ctx.wave == "solve":
             return self._solve(ctx)
         if ctx.wave == "render":
             return self._render(ctx, params["z"], params.get("matrix", IDENTITY))
         raise ValueError(f"align has no wave {ctx.wave!r}")
 
-    def _pairs(self, ctx: TaskContext, z: int, neighbours: list[int]) -> dict[str, Any]:
-        options, source = _options(ctx.job), ctx.source()
-        image = read_section(source, ctx.job.section_name(z))
-        # Neighbours are read one at a time, as they are matched: two full sections in memory.
-        others = ((w, read_section(source, ctx.job.section_name(w))) for w in neighbours)
-        info, results = section_task(z, image, others, options["model"], options["downsample_factor"])
-        records.write_pairs(ctx.store, z, info, [{**r.summary(), "src": r.src, "dst": r.dst} for r in results])
-        return {"z": z, "bytes_in": int(image.nbytes) * (1 + len(neighbours)), "features": info["features"],
-                "blank": info["blank"],
-                "pairs": [{"w": r.w, "status": r.status, "inliers": r.inliers,
-                           "residual": None if r.residual is None else round(r.residual, 3)} for r in results]}
+    def _pairs(self, ctx: TaskContext, first: int, count: int) -> dict[str, Any]:
+        job, options, source = ctx.job, _options(ctx.job), ctx.source()
+        last = job.z_range.stop - 1
+
+        def partners_of(z: int) -> list[int]:
+            return partners(z, last, options["reach"], options["anchors"])
+        preparer = Preparer(lambda z: read_section(source, job.section_name(z)),
+                            matching_factor(options, job.resolution))
+        summary = {"z": [first, first + count - 1], "pairs": {}}
+        for z, info, results in match_run(range(first, first + count), partners_of, preparer, options["model"],
+                                          options["max_rotation"], options["reach"]):
+            records.write_pairs(ctx.store, z, info, [{**r.summary(), "src": r.src, "dst": r.dst} for r in results])
+            for r in results:
+                summary["pairs"][r.status] = summary["pairs"].get(r.status, 0) + 1
+        summary["sections_read"] = preparer.reads
+        return summary
 
     def _solve(self, ctx: TaskContext) -> dict[str, Any]:
         sections, pairs = {}, []
@@ -107,6 +114,10 @@ class AlignStage:
         options = _options(ctx.job)
         doc = build(sections, pairs, options["model"], reach=options["reach"])
         records.write_transforms(ctx.store, doc)
+        records.write_report(ctx.store, doc)
+        problem = gate.verdict(doc, options["max_unplaced"], options["max_splits"])
+        if problem:
+            raise TaskError(f"alignment failed: {problem}. Per-pair quality: {ctx.store.url}{records.REPORT_CSV}")
         return {"frame": [doc["frame"]["width"], doc["frame"]["height"]], **{
             k: doc["summary"][k] for k in ("pairs_used", "pairs_poor", "blank", "bridged", "duplicates", "median_residual")}}
 

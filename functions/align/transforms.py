@@ -22,7 +22,7 @@ VERSION = 1
 
 def build(sections: dict[int, dict], pairs: list[dict], cap: str = "affine", rigidity: float | None = None,
           reach: int = 2) -> dict:
-    """`sections`: z -> {"shape": [rows, cols], "features": n, "blank": bool};
+    """`sections`: z -> {"shape": [rows, cols], "blank": bool};
     `pairs`: summaries (PairResult.summary()) each with "src" and "dst" arrays. Pairs further
     apart than `reach` are anchors: one that finds no common tissue is expected (the tissue
     changes over many sections), so it is counted, not listed as poor."""
@@ -69,9 +69,8 @@ def build(sections: dict[int, dict], pairs: list[dict], cap: str = "affine", rig
                 residual_sums[z].append(solution.pair_residuals[key])
         if key in rejected:
             doc["status"] = "rejected"
-            doc["solve_residual"] = round(rejected[key], 4)
-            doc["reason"] = (f"inconsistent with the other pairs: {rejected[key]:.2f} px under the solve, "
-                             f"{p['residual']:.2f} px alone")
+            doc["reason"] = (f"disagrees with the other pairs by {rejected[key]:.1f} px "
+                             f"(its own points scatter by {p['residual']:.1f} px)")
         pair_docs.append(doc)
         unmatched_anchor = is_anchor(p) and doc["status"] not in ("ok", "rejected")
         if doc["status"] != "ok" and not _blank_pair(p, sections) and not unmatched_anchor:
@@ -84,7 +83,6 @@ def build(sections: dict[int, dict], pairs: list[dict], cap: str = "affine", rig
             "z": z,
             "matrix": np.round(frame.shifted(matrices[z], origin), 9).tolist(),
             "shape": list(shapes[z]),
-            "features": sections[z].get("features", 0),
             "pairs": len(used),
             "residual": round(float(np.sqrt(np.mean(np.square(residual_sums[z])))), 4) if residual_sums[z] else None,
             "flags": flags[z],
