@@ -183,20 +183,19 @@ def build(name: str, displacement: str | None = "affine", up: int = 2, size: int
     return Case(name, images, maps, shown, centre, size, faults, up)
 
 
-def unrelated(name: str = "unrelated", sections: int = 6, size: int = 512, seed: int = 0) -> Case:
-    """A stack whose sections share no tissue at all (each one a different real section, rotated by
-    a different multiple of 90 degrees and flipped, and scrambled in 32 px blocks): every pair must
-    fail. There is no truth to place them by, so every map is None and the job must fail."""
-    rng = np.random.default_rng(seed)
-    images = []
+def unrelated(name: str = "unrelated", sections: int = 6, size: int = 512) -> Case:
+    """A stack whose sections share no tissue: real sections far apart in the stack, each turned
+    by a different multiple of 90 degrees (beyond any rotation the aligner searches) and every
+    other one mirrored. Every pair must fail; there is no truth to place them by (maps None), so
+    a job on it must fail."""
+    images, shown = [], []
     for z in range(sections):
-        image = realdata.section((z * 5) % realdata.SECTIONS)[:size, :size]
-        blocks = image.reshape(size // 32, 32, size // 32, 32).transpose(0, 2, 1, 3).reshape(-1, 32, 32)
-        blocks = blocks[rng.permutation(len(blocks))]
-        image = blocks.reshape(size // 32, size // 32, 32, 32).transpose(0, 2, 1, 3).reshape(size, size)
-        images.append(np.ascontiguousarray(np.rot90(image, z % 4)))
-    return Case(name, images, [None] * sections, [(z * 5) % realdata.SECTIONS for z in range(sections)],
-                np.array([size / 2, size / 2]), size, {z: "unrelated" for z in range(sections)})
+        source = (z * 11) % realdata.SECTIONS
+        image = np.rot90(realdata.section(source)[:size, :size], z % 4)
+        images.append(np.ascontiguousarray(image[:, ::-1] if z % 2 else image))
+        shown.append(source)
+    return Case(name, images, [None] * sections, shown, np.array([size / 2, size / 2]), size,
+                {z: "unrelated" for z in range(sections)})
 
 
 def suite(seed: int = 0) -> dict[str, Case]:

@@ -28,15 +28,16 @@ MIN_RADIUS = 12           # or an eighth of a small section's side, down to this
 PATCHES_PER_SIDE = 14     # grid density: about 150-200 patches on a section
 MIN_INLIERS = 12
 MIN_AGREEMENT = 0.35      # share of the measured patches the model must explain
-MIN_PEAK = 0.2            # median NCC of the agreeing patches: real neighbours give 0.4-0.65,
-                          # z+2 pairs 0.25-0.5, unrelated tissue or noise about 0.15
+MIN_PEAK = 0.25           # median NCC of the agreeing patches: real neighbours give 0.4-0.65,
+                          # z+2 pairs 0.25-0.5, unrelated tissue or noise 0.14-0.2
 MAX_SPREAD = 0.35         # robust deviation of the inliers, as a share of the search margin
                           # (peaks spread uniformly over the window have about 0.58)
 MAX_UNCERTAINTY = 0.01    # of the section's longer side: the model's standard error at its corners
                           # beyond which a pair is too vague to use (its weight in the solve
                           # already follows its precision; this only drops the hopeless)
-WIDE_MARGIN = 10          # working px: the first medium pass's search at least, several times the
-                          # scatter of true correspondences (1-2 working px at 8 nm, 50 nm sections)
+WIDE_MARGIN = 16          # working px: the first medium pass's search at least, several times the
+                          # scatter of true correspondences (1-2 working px at 8 nm between 50 nm
+                          # sections, 4 across a missing one)
 FINE_MARGIN = 4           # working px: the least search of the second pass
 DUPLICATE_RESIDUAL = 0.05  # px RMS: real neighbouring sections never match this well
 DUPLICATE_MOTION = 0.5    # px: largest displacement of a section corner under a duplicate's model
