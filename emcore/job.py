@@ -6,6 +6,7 @@ user's JSON into a `Job`.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -83,6 +84,15 @@ class Job:
 
     def to_json(self) -> str:
         return json.dumps(self.config, indent=2, sort_keys=True) + "\n"
+
+    @property
+    def generation(self) -> str:
+        """Digest of the stored job.json: tells this job from any other ever run at its root."""
+        return generation_of(self.to_json().encode())
+
+
+def generation_of(stored: bytes) -> str:
+    return hashlib.sha256(stored).hexdigest()[:16]
 
 
 def job_section(stage_sections: tuple[Section, ...]) -> Section:

@@ -326,6 +326,12 @@ def normalize_url(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
 
+def bucket_url(url: str) -> str:
+    """The bucket a cloud URL lies in, as a root URL: gs://b/x/y/ -> gs://b/."""
+    scheme, _, bucket = normalize_url(url).split("/", 3)[:3]
+    return f"{scheme}//{bucket}/"
+
+
 def open_storage(url: str) -> Storage:
     url = normalize_url(url)
     parsed = urlparse(url)

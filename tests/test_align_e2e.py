@@ -97,7 +97,8 @@ def test_a_retried_pair_task_rewrites_the_same_bytes(aligned):
     job, store, _, raw_dir = aligned
     before = store.read(records.pairs_key(2))
     params = STAGE.plan(job, "pairs", store)[2]
-    message = TaskMessage(job.id, store.url, "align", "pairs", 2, params, attempt=2)
+    message = TaskMessage(job.id, store.url, "align", "pairs", 2, params, attempt=2, count=len(job.z_range),
+                          generation=job.generation)
     store.delete(marker_key("align.pairs", 2))
     execute(message, STAGE)
     assert store.read(records.pairs_key(2)) == before
