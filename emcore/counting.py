@@ -52,11 +52,11 @@ class Count(enum.Enum):
 def record_done(store: Storage, wid: str, count: int, task: int, done_payload: bytes = b"") -> Count:
     """Called once a task's marker exists: CLOSED when this call completed the wave.
 
-    A closure that exists already does not stop the climb: it may have been created by a handler
-    that died before finishing the climb, or before telling anyone the wave was done. So a
-    redelivered task re-checks every level and ends DONE, and its handler can send the lost
-    `wave_done` again. Only handlers that found their group full climb, so this adds at most one
-    listing per level for each of them."""
+    A closure that exists already does not stop the climb unless the wave is done: it may have
+    been created by a handler that died before finishing the climb, or before telling anyone the
+    wave was done. So a redelivered task re-checks the levels above it and ends DONE, and its
+    handler can send the lost `wave_done` again. Only handlers that found their group full climb:
+    the last of each group, and redeliveries."""
     top = levels(count)
     index = task
     for level in range(top):
@@ -66,7 +66,9 @@ def record_done(store: Storage, wid: str, count: int, task: int, done_payload: b
             return Count.OPEN
         if level == top - 1:
             return Count.CLOSED if store.create(done_key(wid), done_payload) else Count.DONE
-        store.create(f"{group_prefix(wid, level + 1, group // FANOUT)}{group}", b"")
+        if not store.create(f"{group_prefix(wid, level + 1, group // FANOUT)}{group}", b"") \
+                and store.exists(done_key(wid)):
+            return Count.DONE
         index = group
     return Count.OPEN
 

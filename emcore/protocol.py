@@ -127,6 +127,11 @@ def fanout_key(wid: str, round_id: str, batch: int) -> str:
     return f"{fanout_prefix(wid, round_id)}{batch}"
 
 
+def claim_key(wid: str, round_id: str, batch: int) -> str:
+    """Who publishes a batch of a round: the id of the event whose invocation claimed it."""
+    return f"waves/{wid}/claims/{round_id}/{batch}"
+
+
 def marker_prefix(wid: str) -> str:
     return f"markers/{wid}/"
 

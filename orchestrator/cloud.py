@@ -3,7 +3,7 @@
 * a bucket notification (object finalize): an upload, see `trigger.on_upload`;
 * `{"kind": "wave_done"}` from a worker that found a wave complete: start the next wave;
 * `{"kind": "fan_out"}`, `{"kind": "arrivals"}`: work an earlier invocation handed on because its
-  budget was spent (a wave's next batches, the next page of an upload's listing);
+  turn was spent (a wave's next batches, the next page of an upload's listing);
 * `{"kind": "sweep"}` from the deployment's scheduler: re-drive stalled jobs (orchestrator/sweep.py);
 * a dead letter (a task message that exhausted its attempts): record the failure with the error
   its last attempt stored, so `emctl status` names it and `emctl retry` can re-run it.
@@ -24,7 +24,7 @@ from emcore.protocol import TaskMessage
 from emcore.queues import cloud_queue as _cloud_queue
 from emcore.storage import NotFound, open_storage
 from orchestrator import engine, sweep, trigger
-from orchestrator.fanout import Budget, Pending
+from orchestrator.fanout import Pending, Turn
 
 log = logging.getLogger("emctl")
 
@@ -33,8 +33,9 @@ log = logging.getLogger("emctl")
 MESSAGES_PER_EVENT = 5000
 
 
-def budget() -> Budget:
-    return Budget(int(os.environ.get("EMCTL_MESSAGES_PER_EVENT", MESSAGES_PER_EVENT)))
+def turn(event_id: str) -> Turn:
+    """The share of work of the invocation handling event `event_id` (its redeliveries share it)."""
+    return Turn(int(os.environ.get("EMCTL_MESSAGES_PER_EVENT", MESSAGES_PER_EVENT)), owner=event_id)
 
 
 def cloud_queue(root_url: str):
@@ -53,19 +54,19 @@ def _hand_on(pending: Pending | None, queue) -> str:
     return f"; {pending.wave} round {pending.round} continues in another event"
 
 
-def on_wave_done(event: dict) -> str:
+def on_wave_done(event: dict, share: Turn) -> str:
     store = open_storage(event["root"])
     queue = cloud_queue(store.url)
     return f"advanced after {event['wave']}" + _hand_on(engine.advance(engine.read_job(store), store, queue,
-                                                                        budget=budget()), queue)
+                                                                        turn=share), queue)
 
 
-def on_fan_out(event: dict) -> str:
+def on_fan_out(event: dict, share: Turn) -> str:
     store = open_storage(event["root"])
     queue = cloud_queue(store.url)
     pending = Pending(store.url, event["wave"], event["round"])
     return f"published more of {event['wave']}" + _hand_on(
-        engine.continue_round(engine.read_job(store), store, pending, queue, budget()), queue)
+        engine.continue_round(engine.read_job(store), store, pending, queue, share), queue)
 
 
 def on_dead_letter(data: bytes | str, attempts: int) -> str:
@@ -83,29 +84,30 @@ def on_dead_letter(data: bytes | str, attempts: int) -> str:
     return f"recorded failure of {message.wave_id}/{message.task}"
 
 
-def on_event(event: dict) -> str:
+def on_event(event: dict, share: Turn) -> str:
     """An event the orchestrator or a worker published (not a bucket notification)."""
     kind = event.get("kind")
     if kind == "wave_done":
-        return on_wave_done(event)
+        return on_wave_done(event, share)
     if kind == "fan_out":
-        return on_fan_out(event)
+        return on_fan_out(event, share)
     if kind == "arrivals":
-        return trigger.on_arrivals(event, cloud_queue(event["inbox"]), budget())
+        return trigger.on_arrivals(event, cloud_queue(event["inbox"]), share)
     if kind == "sweep":
-        return sweep.sweep(event, cloud_queue, budget())
+        return sweep.sweep(event, cloud_queue, share)
     raise ValueError(f"unknown event kind {kind!r}")
 
 
 def handle_push(envelope: dict) -> str:
     data, attributes, attempt = decode_push(envelope)
+    share = turn(str(envelope["message"].get("messageId", "")))
     if names().stage_of_dead_letter_subscription(envelope.get("subscription", "")):
         attempts = int(attributes.get("CloudPubSubDeadLetterSourceDeliveryCount", attempt))
         return on_dead_letter(data, attempts)
     if attributes.get("eventType") == "OBJECT_FINALIZE":
         bucket = attributes["bucketId"]
-        return trigger.on_upload(f"gs://{bucket}/", attributes["objectId"], cloud_queue(f"gs://{bucket}/"), budget())
-    return on_event(json.loads(data))
+        return trigger.on_upload(f"gs://{bucket}/", attributes["objectId"], cloud_queue(f"gs://{bucket}/"), share)
+    return on_event(json.loads(data), share)
 
 
 def handle_sqs(record: dict, dead_letter_stage: str | None) -> str:
@@ -115,14 +117,15 @@ def handle_sqs(record: dict, dead_letter_stage: str | None) -> str:
         attempts = int(record.get("attributes", {}).get("ApproximateReceiveCount", 1))
         return on_dead_letter(record["body"], attempts)
     body = json.loads(record["body"])
+    share = turn(record["messageId"])
     if "Records" in body:  # an S3 event notification
         done = []
         for r in body["Records"]:
             if r.get("eventName", "").startswith("ObjectCreated"):
                 bucket = r["s3"]["bucket"]["name"]
                 key = unquote_plus(r["s3"]["object"]["key"])  # S3 URL-encodes keys in events
-                done.append(trigger.on_upload(f"s3://{bucket}/", key, cloud_queue(f"s3://{bucket}/"), budget()))
+                done.append(trigger.on_upload(f"s3://{bucket}/", key, cloud_queue(f"s3://{bucket}/"), share))
         return "; ".join(done) or "no object created"
     if "kind" in body:
-        return on_event(body)
+        return on_event(body, share)
     return "ignored: " + ",".join(sorted(body))

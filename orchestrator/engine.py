@@ -1,9 +1,11 @@
-"""The wave engine: plan a wave, fan it out once, count its markers, advance, record failures.
+"""The wave engine: plan a wave, fan it out, count its markers, advance, record failures.
 
 Every function here is safe to call from several orchestrator invocations at once (Cloud Run may
 run many, the local runner runs one): decisions are taken by create-only objects, and everything
 else is idempotent. All state lives under the job root; nothing is kept between calls but caches of
-immutable objects (plans).
+immutable objects (plans). A call that finds work half done (a claimed wave whose fan-out did not
+finish) carries it on (orchestrator/fanout.py), so a redelivered event re-drives whatever the
+invocation before it left unfinished.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from emcore.protocol import (JOB_KEY, MAX_WAVE_TASKS, TaskMessage, done_key, dum
 from emcore.stage import TaskError
 from emcore.storage import NotFound, Storage
 from emcore import counting
-from orchestrator.fanout import (BATCH, Budget, Pending, failed_tasks, messages_for, new_round, publish_round,
+from orchestrator.fanout import (BATCH, Turn, Pending, failed_tasks, messages_for, new_round, publish_round,
                                   read_plan)
 from orchestrator.registry import get_stage, job_waves, load_job
 
@@ -92,11 +94,11 @@ def current_wave(job: Job, store: Storage) -> tuple[str, str] | None:
 
 
 def start_wave(job: Job, store: Storage, stage: str, wave: str, queue: Queue, events: Events = Events(),
-               budget: Budget | None = None) -> Pending | None:
+               turn: Turn | None = None) -> Pending | None:
     """Plan and claim the wave if nobody has, then publish what its first round has not yet
     published. Called again for a claimed wave (a redelivered event, a continuation), it carries
     on where the last invocation stopped."""
-    budget = budget or Budget()
+    turn = turn or Turn()
     wid = wave_id(stage, wave)
     if not store.exists(started_key(wid)):
         try:
@@ -113,37 +115,38 @@ def start_wave(job: Job, store: Storage, stage: str, wave: str, queue: Queue, ev
             return None  # another invocation won the wave; if it dies, its event's redelivery carries on
         events.wave_started(wid, len(params), 0)
     plan = read_plan(store, job, wid)
-    pending = publish_round(job, store, plan, wid, "0", queue, budget)
+    pending = publish_round(job, store, plan, wid, "0", queue, turn)
     if pending is None and plan["count"] == 0:
         store.create(done_key(wid), dumps({"time": time.time()}))
         events.wave_done(wid)
-        return advance(job, store, queue, events, budget)
+        return advance(job, store, queue, events, turn)
     return pending
 
 
 def advance(job: Job, store: Storage, queue: Queue, events: Events = Events(),
-            budget: Budget | None = None) -> Pending | None:
+            turn: Turn | None = None) -> Pending | None:
     nxt = current_wave(job, store)
-    return None if nxt is None else start_wave(job, store, *nxt, queue, events, budget)
+    return None if nxt is None else start_wave(job, store, *nxt, queue, events, turn)
 
 
-def on_marker(job: Job, store: Storage, wid: str, task: int, queue: Queue, events: Events = Events()) -> bool:
+def on_marker(job: Job, store: Storage, wid: str, task: int, queue: Queue, events: Events = Events(),
+              turn: Turn | None = None) -> bool:
     """A task's marker exists: count it; if that completed the wave, start the next. Returns True
     if this call completed the wave."""
     count = read_plan(store, job, wid)["count"]
     if counting.record_done(store, wid, count, task, dumps({"time": time.time()})) is not counting.Count.CLOSED:
         return False
     events.wave_done(wid)
-    advance(job, store, queue, events)
+    advance(job, store, queue, events, turn)
     return True
 
 
-def continue_round(job: Job, store: Storage, pending: Pending, queue: Queue, budget: Budget) -> Pending | None:
+def continue_round(job: Job, store: Storage, pending: Pending, queue: Queue, turn: Turn) -> Pending | None:
     """Carry on a round an earlier invocation left to this one (`Pending.event`)."""
     if store.exists(done_key(pending.wave)):
         return None
     plan = read_plan(store, job, pending.wave)
-    return publish_round(job, store, plan, pending.wave, pending.round, queue, budget)
+    return publish_round(job, store, plan, pending.wave, pending.round, queue, turn)
 
 
 def record_failure(store: Storage, message: TaskMessage, error: str, trace: str | None) -> None:
@@ -159,11 +162,11 @@ def describe_exception(exc: BaseException) -> tuple[str, str | None]:
     return f"{type(exc).__name__}: {exc}", "".join(tb.format_exception(exc))
 
 
-def resume(job: Job, store: Storage, queue: Queue, events: Events = Events(), budget: Budget | None = None,
+def resume(job: Job, store: Storage, queue: Queue, events: Events = Events(), turn: Turn | None = None,
            round_id: str | None = None) -> Pending | None:
     """Continue a job after a crash, a stop or a stall: close what finished, then publish, in a
     new round, the tasks of the current wave that have neither a marker nor a failure record."""
-    budget = budget or Budget()
+    turn = turn or Turn()
     round_id = round_id or new_round()
     while True:
         nxt = current_wave(job, store)
@@ -171,14 +174,14 @@ def resume(job: Job, store: Storage, queue: Queue, events: Events = Events(), bu
             return None
         wid = wave_id(*nxt)
         if not store.exists(started_key(wid)):
-            return start_wave(job, store, *nxt, queue, events, budget)
+            return start_wave(job, store, *nxt, queue, events, turn)
         plan = read_plan(store, job, wid)
         finished, done = counting.reconcile(store, wid, plan["count"], dumps({"time": time.time()}))
         if done:
             events.wave_done(wid)
             continue
         events.wave_started(wid, plan["count"], len(finished))
-        return publish_round(job, store, plan, wid, round_id, queue, budget)
+        return publish_round(job, store, plan, wid, round_id, queue, turn)
 
 
 def clear_failures(job: Job, store: Storage) -> tuple[str | None, list[int]]:

@@ -4,15 +4,18 @@ A wave is published in rounds: round "0" when it starts, another each time it is
 (`emctl resume`, the periodic sweep). A round publishes its tasks in batches of BATCH and records
 each batch it finished with a create-only object, `waves/<wid>/fanout/<round>/<batch>`, only once
 the queue accepted all of it. So an invocation that dies, times out or meets a failing publish
-part-way leaves a record of exactly what went out, and whoever handles the wave next (the
-redelivered event, a continuation, a sweep) publishes the batches without a record, again if
-needed: a task published twice is harmless (its worker finds its marker, or counts twice the same
-closure).
+part-way leaves a record of exactly what went out. Before publishing a batch, an invocation
+claims it with the id of the event it handles (`Turn.owner`): invocations racing on one wave
+publish each batch once, and the redelivery of the event whose invocation died (the same id)
+takes up its claimed, unrecorded batches. A batch whose publish failed part-way is published
+again whole: a task published twice is harmless (its worker finds its marker, or counts the same
+closure twice). A claimant whose event is never redelivered (dead-lettered) leaves its batch to
+the sweep's next round.
 
 A round skips the tasks already finished (one listing per group of FANOUT tasks) and those with a
-failure record. Each invocation publishes at most its `Budget` of messages and then hands the
-rest on as a `Pending` continuation (the cloud orchestrator sends it to itself as an event), so
-no single request grows with the wave: a 250,000-task wave is 50 requests of 5,000 messages.
+failure record. Each invocation publishes at most its `Turn`'s messages and then hands the rest
+on as a `Pending` continuation (the cloud orchestrator sends it to itself as an event), so no
+single request grows with the wave: a 250,000-task wave is 50 requests of 5,000 messages.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ import time
 from dataclasses import dataclass
 
 from emcore.job import Job
-from emcore.protocol import (FANOUT, TaskMessage, failed_prefix, fanout_key, fanout_prefix, marker_prefix,
+from emcore.protocol import (FANOUT, TaskMessage, claim_key, failed_prefix, fanout_key, fanout_prefix, marker_prefix,
                              plan_key, task_from_key)
 from emcore.storage import Storage
 
@@ -30,7 +33,7 @@ BATCH = 1000
 
 @dataclass(frozen=True)
 class Pending:
-    """A round left unfinished by an invocation's budget: the next invocation continues it."""
+    """A round left unfinished by an invocation's turn: the next invocation continues it."""
     root: str
     wave: str        # wave id
     round: str
@@ -39,11 +42,14 @@ class Pending:
         return {"kind": "fan_out", "root": self.root, "wave": self.wave, "round": self.round}
 
 
-class Budget:
-    """How many more messages this invocation may publish; None: no limit (local runs, the CLI)."""
+class Turn:
+    """One invocation's share of the work: who it is (`owner`: the id of the event it handles,
+    which a redelivery of that event shares) and how many more messages it may publish (None: no
+    limit, for local runs and the CLI)."""
 
-    def __init__(self, messages: int | None = None):
+    def __init__(self, messages: int | None = None, owner: str = "local"):
         self.left = messages
+        self.owner = owner
 
     @property
     def exhausted(self) -> bool:
@@ -89,8 +95,12 @@ def finished_among(store: Storage, wid: str, tasks: range) -> set[int]:
 
 
 def publish_round(job: Job, store: Storage, plan: dict, wid: str, round_id: str, queue,
-                  budget: Budget) -> Pending | None:
-    """Publish the batches of `round_id` that have no record yet; None once all have one."""
+                  turn: Turn) -> Pending | None:
+    """Publish the batches of `round_id` that have no record yet; None once this turn has
+    nothing more to publish. Each batch is claimed first (create-only, the turn's owner as its
+    content): a batch claimed by another event's invocation is left to it (if that invocation
+    dies, its own event's redelivery, the same owner, takes the batch up again), so invocations
+    that race on a wave publish each batch once."""
     count = plan["count"]
     batches = -(-count // BATCH)
     recorded = {int(k.rsplit("/", 1)[-1]) for k in store.list(fanout_prefix(wid, round_id))}
@@ -100,13 +110,16 @@ def publish_round(job: Job, store: Storage, plan: dict, wid: str, round_id: str,
     for batch in range(batches):
         if batch in recorded:
             continue
-        if budget.exhausted:
+        if turn.exhausted:
             return Pending(store.url, wid, round_id)
+        claim = claim_key(wid, round_id, batch)
+        if not store.create(claim, turn.owner.encode()) and store.read(claim) != turn.owner.encode():
+            continue
         tasks = range(batch * BATCH, min(count, (batch + 1) * BATCH))
         finished = finished_among(store, wid, tasks)
         todo = [t for t in tasks if t not in finished and t not in failed]
         if todo:
             queue.publish(messages_for(job, store, plan, todo))
         store.create(fanout_key(wid, round_id, batch))
-        budget.spend(len(todo))
+        turn.spend(len(todo))
     return None

@@ -13,7 +13,7 @@ at one page of the registered jobs:
 * registered but never submitted, for as long: its config's listing is run again from the start;
 * running or failed: left alone (a failed job waits for `emctl retry`).
 
-A sweep event's work is bounded: JOBS_PER_SWEEP jobs, and the messages of its Budget; the rest is
+A sweep event's work is bounded: JOBS_PER_SWEEP jobs, and the messages of its Turn; the rest is
 handed on in further events.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ import time
 from emcore.protocol import dumps
 from emcore.storage import NotFound, bucket_url, is_local, open_storage
 from orchestrator import engine
-from orchestrator.fanout import Budget
+from orchestrator.fanout import Turn
 from orchestrator.status import STALL_SECONDS, job_status
 
 ACTIVE = "emctl/active/"
@@ -46,7 +46,7 @@ def register(root: str, inbox: str | None = None) -> None:
     open_storage(bucket_url(root)).write(_entry(root), dumps({"root": root, "inbox": inbox}))
 
 
-def sweep(event: dict, queue_for, budget: Budget) -> str:
+def sweep(event: dict, queue_for, turn: Turn) -> str:
     """One sweep event: `queue_for(root)` gives the queue that serves a job."""
     registry = open_storage(event["bucket"])
     stall = float(event.get("stall_seconds", STALL_SECONDS))
@@ -59,14 +59,14 @@ def sweep(event: dict, queue_for, budget: Budget) -> str:
             entry = json.loads(registry.read(key))
         except NotFound:
             continue   # removed by a concurrent sweep
-        report.append(_look_after(registry, key, entry, now - registered, stall, round_id, queue_for, budget))
+        report.append(_look_after(registry, key, entry, now - registered, stall, round_id, queue_for, turn))
     if token is not None:
         queue_for(event["bucket"]).publish_event({**event, "token": token})
     return "; ".join(report) or "no active jobs"
 
 
 def _look_after(registry, key: str, entry: dict, age: float, stall: float, round_id: str, queue_for,
-                budget: Budget) -> str:
+                turn: Turn) -> str:
     root = entry["root"]
     store = open_storage(root)
     queue = queue_for(root)
@@ -74,24 +74,24 @@ def _look_after(registry, key: str, entry: dict, age: float, stall: float, round
         status = job_status(store, stall, notes=False)
     except FileNotFoundError:
         if entry.get("inbox") and age > stall:
-            return f"{root}: upload stalled: " + _relist(entry["inbox"], queue, budget)
+            return f"{root}: upload stalled: " + _relist(entry["inbox"], queue, turn)
         return f"{root}: not submitted yet"
     if status.state == "complete":
         registry.delete(key)
         return f"{root}: complete"
     if status.state != "stalled":
         return f"{root}: {status.state}"
-    pending = engine.resume(engine.read_job(store), store, queue, budget=budget, round_id=round_id)
+    pending = engine.resume(engine.read_job(store), store, queue, turn=turn, round_id=round_id)
     if pending is not None:
         queue.publish_event(pending.event())
     return f"{root}: stalled for {status.idle:.0f} s, re-driven"
 
 
-def _relist(inbox_url: str, queue, budget: Budget) -> str:
+def _relist(inbox_url: str, queue, turn: Turn) -> str:
     from orchestrator import trigger   # trigger registers jobs here: imported late, not at load
     inbox = open_storage(inbox_url)
     job = trigger.read_config(inbox, report=False)
     if isinstance(job, str):
         return job
     register(job.dest, inbox.url)       # its age starts again: one re-listing per stall period
-    return trigger.record_listed(job, inbox, open_storage(job.dest), None, queue, budget)
+    return trigger.record_listed(job, inbox, open_storage(job.dest), None, queue, turn)

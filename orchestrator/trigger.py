@@ -26,7 +26,7 @@ from emcore.protocol import dumps, marker_key
 from emcore.schema import ConfigError
 from emcore.storage import NotFound, Storage, open_storage
 from orchestrator import engine, sweep
-from orchestrator.fanout import Budget
+from orchestrator.fanout import Turn
 from orchestrator.registry import load_job_text
 
 ARRIVALS = "upload.sections"
@@ -50,20 +50,20 @@ def section_index(job: Job, url: str) -> int | None:
     return z if z in job.z_range else None
 
 
-def _start(job: Job, dest: Storage, queue, budget: Budget) -> None:
+def _start(job: Job, dest: Storage, queue, turn: Turn) -> None:
     engine.submit_job(dest, job)
-    pending = engine.advance(job, dest, queue, budget=budget)
+    pending = engine.advance(job, dest, queue, turn=turn)
     if pending is not None:
         queue.publish_event(pending.event())
 
 
-def _record(job: Job, dest: Storage, z: int, queue, budget: Budget) -> None:
+def _record(job: Job, dest: Storage, z: int, queue, turn: Turn) -> None:
     task = z - job.z_range.start
     dest.create(marker_key(ARRIVALS, task), b"")
     # A repeated count of a complete pseudo-wave (a redelivery) starts the job again: submitting
     # the same job is a no-op and advancing carries on whatever the first start left undone.
     if counting.record_done(dest, ARRIVALS, len(job.z_range), task, dumps({"time": time.time()})).complete:
-        _start(job, dest, queue, budget)
+        _start(job, dest, queue, turn)
 
 
 def read_config(inbox: Storage, report: bool) -> Job | str:
@@ -79,7 +79,7 @@ def read_config(inbox: Storage, report: bool) -> Job | str:
         return f"invalid job.json: {e}"
 
 
-def on_upload(bucket_url: str, key: str, queue, budget: Budget) -> str:
+def on_upload(bucket_url: str, key: str, queue, turn: Turn) -> str:
     """Handle one object-finalize event; returns what was done, for logs."""
     if not key.startswith(UPLOAD_PREFIX):
         return "ignored: not an upload"
@@ -93,27 +93,27 @@ def on_upload(bucket_url: str, key: str, queue, budget: Budget) -> str:
     dest = open_storage(job.dest)
     if rest == "job.json":
         sweep.register(job.dest, inbox.url)
-        return record_listed(job, inbox, dest, None, queue, budget)
+        return record_listed(job, inbox, dest, None, queue, turn)
     z = section_index(job, bucket_url + key)
     if z is None:
         return "ignored: not a section of the job"
-    _record(job, dest, z, queue, budget)
+    _record(job, dest, z, queue, turn)
     return f"section {z} arrived"
 
 
-def on_arrivals(event: dict, queue, budget: Budget) -> str:
+def on_arrivals(event: dict, queue, turn: Turn) -> str:
     """An `arrivals` continuation: the next page of the config's listing."""
     inbox = open_storage(event["inbox"])
     job = read_config(inbox, report=False)
     if isinstance(job, str) or job.generation != event["generation"]:
         return "ignored: the config this listing was for has changed (its own event lists again)"
-    return record_listed(job, inbox, open_storage(job.dest), event["token"], queue, budget)
+    return record_listed(job, inbox, open_storage(job.dest), event["token"], queue, turn)
 
 
-def record_listed(job: Job, inbox: Storage, dest: Storage, token: str | None, queue, budget: Budget) -> str:
+def record_listed(job: Job, inbox: Storage, dest: Storage, token: str | None, queue, turn: Turn) -> str:
     """Record one page of the sections already in the source; hand the rest on."""
     if job.source is None:
-        _start(job, dest, queue, budget)
+        _start(job, dest, queue, turn)
         return "started (no sections to wait for)"
     source = open_storage(job.source)
     page, token = source.list_page("", token, SECTIONS_PER_EVENT)
@@ -122,7 +122,7 @@ def record_listed(job: Job, inbox: Storage, dest: Storage, token: str | None, qu
         z = section_index(job, source.url + key)
         if z is not None:
             present += 1
-            _record(job, dest, z, queue, budget)
+            _record(job, dest, z, queue, turn)
     if token is not None:
         queue.publish_event({"kind": "arrivals", "inbox": inbox.url, "generation": job.generation, "token": token})
     return f"config: {present} sections of this page recorded" + ("; listing continues" if token else "")

@@ -10,6 +10,7 @@ from emcore.protocol import done_key, marker_key, started_key
 from emcore.storage import open_storage
 from emcore.worker import execute
 from orchestrator import engine, registry
+from orchestrator.fanout import Turn
 from orchestrator.local import LocalRunner
 from tests.noop_stage import CountingStage, RecordingQueue, make_job
 
@@ -63,10 +64,11 @@ def test_racing_orchestrators_fan_out_the_next_wave_once(noop_stage, tmp_path):
         barrier.wait()
         order = range(n) if seed % 2 else reversed(range(n))
         for task in order:
-            if engine.on_marker(job, s, "noop.a", task, queue):
+            turn = Turn(owner=f"event-{seed}-{task}")   # each marker event its own delivery
+            if engine.on_marker(job, s, "noop.a", task, queue, turn=turn):
                 completions.append(task)
             if task % 50 == 0:
-                engine.advance(job, s, queue)
+                engine.advance(job, s, queue, turn=turn)
 
     threads = [threading.Thread(target=orchestrator_invocation, args=(i,)) for i in range(8)]
     for t in threads:

@@ -16,7 +16,7 @@ from emcore.protocol import dumps, done_key, failed_key, fanout_prefix, marker_k
 from emcore.storage import MemoryStorage, open_storage
 from emcore.worker import execute
 from orchestrator import engine, registry
-from orchestrator.fanout import BATCH, Budget, Pending
+from orchestrator.fanout import BATCH, Turn, Pending
 from orchestrator.status import job_status
 from tests.noop_stage import RecordingQueue, make_job
 
@@ -80,14 +80,14 @@ def test_a_batch_half_accepted_when_publishing_failed_is_published_again_whole(n
 
 
 def test_a_budget_bounds_each_invocation_and_continuations_finish_the_wave(noop_stage):
-    job, store = submitted("mem://fanout/budget/", 10_000)
+    job, store = submitted("mem://fanout/turn/", 10_000)
     queue = RecordingQueue()
-    pending = engine.advance(job, store, queue, budget=Budget(3000))
+    pending = engine.advance(job, store, queue, turn=Turn(3000))
     invocations = [len(queue.messages)]
     while pending is not None:
         before = len(queue.messages)
         pending = engine.continue_round(job, store, Pending(**json.loads(json.dumps(pending.__dict__))), queue,
-                                        Budget(3000))
+                                        Turn(3000))
         invocations.append(len(queue.messages) - before)
     assert invocations == [3000, 3000, 3000, 1000]
     assert published(queue) == {t: 1 for t in range(10_000)}
@@ -188,12 +188,12 @@ def test_status_tells_a_stalled_job_from_a_running_one_and_the_sweep_re_drives_i
     assert status.state == "stalled" and [w.state for w in status.waves] == ["done", "stalled"]
     queue.messages.clear()
     report = sweep.sweep({"kind": "sweep", "bucket": "mem://stall-bucket/", "stall_seconds": 1800},
-                         lambda root: queue, Budget(5000))
+                         lambda root: queue, Turn(5000))
     assert "re-driven" in report and sorted(published(queue, "b")) == list(range(30))
     assert job_status(store).state == "running"
     for message in list(queue.messages):
         execute(message, registry.get_stage("noop"), store)
         engine.on_marker(job, store, "noop.b", message.task, queue)
     assert job_status(store).state == "complete"
-    sweep.sweep({"kind": "sweep", "bucket": "mem://stall-bucket/"}, lambda root: queue, Budget())
+    sweep.sweep({"kind": "sweep", "bucket": "mem://stall-bucket/"}, lambda root: queue, Turn())
     assert list(open_storage("mem://stall-bucket/").list(sweep.ACTIVE)) == [], "a complete job is forgotten"
