@@ -20,7 +20,7 @@ from emcore.protocol import (JOB_KEY, MAX_WAVE_TASKS, TaskMessage, done_key, dum
 from emcore.stage import TaskError
 from emcore.storage import NotFound, Storage
 from emcore import counting
-from orchestrator.fanout import (BATCH, Turn, Pending, failed_tasks, messages_for, new_round, publish_round,
+from orchestrator.fanout import (Pending, Turn, batch_size, failed_tasks, messages_for, new_round, publish_round,
                                   read_plan)
 from orchestrator.registry import get_stage, job_waves, load_job
 
@@ -212,7 +212,7 @@ def retry(job: Job, store: Storage, queue: Queue, events: Events = Events()) -> 
     tasks = failed_tasks(store, wid)
     plan = read_plan(store, job, wid)
     messages = messages_for(job, store, plan, tasks)
-    for i in range(0, len(messages), BATCH):
-        queue.publish(messages[i:i + BATCH])
+    for i in range(0, len(messages), batch_size()):
+        queue.publish(messages[i:i + batch_size()])
     clear_failures(job, store)
     return tasks

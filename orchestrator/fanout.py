@@ -20,6 +20,7 @@ single request grows with the wave: a 250,000-task wave is 50 requests of 5,000 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 
@@ -29,6 +30,12 @@ from emcore.protocol import (FANOUT, TaskMessage, claim_key, failed_prefix, fano
 from emcore.storage import Storage
 
 BATCH = 1000
+
+
+def batch_size() -> int:
+    """Tasks per recorded batch (EMCTL_PUBLISH_BATCH, default BATCH): smaller batches record
+    progress more finely, at one claim and one record per batch."""
+    return int(os.environ.get("EMCTL_PUBLISH_BATCH", BATCH))
 
 
 @dataclass(frozen=True)
@@ -101,8 +108,8 @@ def publish_round(job: Job, store: Storage, plan: dict, wid: str, round_id: str,
     content): a batch claimed by another event's invocation is left to it (if that invocation
     dies, its own event's redelivery, the same owner, takes the batch up again), so invocations
     that race on a wave publish each batch once."""
-    count = plan["count"]
-    batches = -(-count // BATCH)
+    count, size = plan["count"], batch_size()
+    batches = -(-count // size)
     recorded = {int(k.rsplit("/", 1)[-1]) for k in store.list(fanout_prefix(wid, round_id))}
     if len(recorded) >= batches:
         return None
@@ -115,7 +122,7 @@ def publish_round(job: Job, store: Storage, plan: dict, wid: str, round_id: str,
         claim = claim_key(wid, round_id, batch)
         if not store.create(claim, turn.owner.encode()) and store.read(claim) != turn.owner.encode():
             continue
-        tasks = range(batch * BATCH, min(count, (batch + 1) * BATCH))
+        tasks = range(batch * size, min(count, (batch + 1) * size))
         finished = finished_among(store, wid, tasks)
         todo = [t for t in tasks if t not in finished and t not in failed]
         if todo:
