@@ -19,10 +19,11 @@ class CountingStage:
         return [{"i": i} for i in range(job.stage("noop")["tasks"])]
 
     def run(self, ctx, params):
-        return {"i": params["i"]}
+        # The job's own option, as the worker that ran the task read it.
+        return {"i": params["i"], "salt": ctx.job.stage("noop")["salt"]}
 
 
-OPTIONS = Section("noop", "engine test stage", fields=(Field("tasks", "int", 10),))
+OPTIONS = Section("noop", "engine test stage", fields=(Field("tasks", "int", 10), Field("salt", "str", "none")))
 
 
 def register() -> None:

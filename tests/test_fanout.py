@@ -197,3 +197,51 @@ def test_status_tells_a_stalled_job_from_a_running_one_and_the_sweep_re_drives_i
     assert job_status(store).state == "complete"
     sweep.sweep({"kind": "sweep", "bucket": "mem://stall-bucket/"}, lambda root: queue, Turn())
     assert list(open_storage("mem://stall-bucket/").list(sweep.ACTIVE)) == [], "a complete job is forgotten"
+
+
+def test_a_failed_gpu_job_launch_is_retried_by_the_redelivery_before_anything_is_published(noop_stage, monkeypatch):
+    """The orchestrator's GPU queue (seamless/kube.py) against the Kubernetes API stand-in of
+    tests/test_seamless_gpu_jobs.py, whose first Job creation fails (500): nothing of the wave is
+    published, the event's redelivery creates the Job and publishes every task once, and the job
+    completes. The noop stage stands in for a GPU stage (no GPU runs here)."""
+    from http.server import ThreadingHTTPServer
+    import threading
+    from kubernetes.client import ApiClient, Configuration
+    from seamless import kube
+    from tests.test_seamless_gpu_jobs import NAMES, SETTINGS, FakeKubernetes
+
+    class FailingOnce(FakeKubernetes):
+        def do_POST(self):
+            if not plan_failed:
+                plan_failed.append(self.path)
+                self.rfile.read(int(self.headers["Content-Length"]))
+                return self._reply(500, {"kind": "Status", "message": "injected: API server unavailable"})
+            super().do_POST()
+    plan_failed: list = []
+    FailingOnce.jobs, FailingOnce.requests = {}, []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FailingOnce)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    configuration = Configuration()
+    configuration.host = f"http://127.0.0.1:{server.server_address[1]}"
+    api = ApiClient(configuration)
+    monkeypatch.setattr(kube, "GPU_STAGES", ("noop",))
+    launch = lambda *args: kube.launch_wave(*args, settings=SETTINGS, api=api, resource_names=NAMES)  # noqa: E731
+    try:
+        job, store = submitted("mem://fanout/gpu/", 40)
+        inner = RecordingQueue()
+        queue = kube.LaunchingQueue(inner, launch=launch)
+        with pytest.raises(Exception, match="500"):
+            engine.advance(job, store, queue)                      # the launch fails
+        assert plan_failed and inner.messages == [], "nothing published without a Job to run it"
+        engine.advance(job, store, queue)                          # the redelivery
+        assert len(FailingOnce.jobs) == 1 and published(inner) == {t: 1 for t in range(40)}
+        done = 0
+        while done < len(inner.messages):                          # the Job's pods, and the next wave's
+            message = inner.messages[done]
+            execute(message, registry.get_stage("noop"), store)
+            engine.on_marker(job, store, message.wave_id, message.task, queue)
+            done += 1
+        assert job_status(store).state == "complete" and done == 80
+        assert sum(1 for r in FailingOnce.requests if r[0] == "POST") == 2, "one Job per wave (a and b)"
+    finally:
+        server.shutdown()

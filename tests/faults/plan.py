@@ -24,11 +24,13 @@ import os
 import random
 import signal
 import threading
+import time
 
 DIR = os.environ.get("EMCTL_FAULTS_DIR", "")
 _lock = threading.Lock()
 _calls: collections.Counter = collections.Counter()
-_random = random.Random(os.getpid())
+# Seeded by role, not process: the same run of calls meets the same failures.
+_random = random.Random(os.environ.get("EMCTL_TEST_STAGE", "orchestrator"))
 
 
 class InjectedFault(RuntimeError):
@@ -69,7 +71,15 @@ def nth_call(wave: str) -> int:
 def unlucky() -> bool:
     rate = plan().get("publish_rate", 0)
     with _lock:
-        return _random.random() < rate
+        hit = _random.random() < rate
+    if hit:
+        note("publish failed")
+    return hit
+
+
+def note(what: str) -> None:
+    with open(os.path.join(DIR, "faults.log"), "a") as f:
+        f.write(f"{os.getpid()} {what}\n")
 
 
 def partial(messages: list) -> list:
@@ -83,17 +93,25 @@ def die() -> None:
 
 def log_run(event: str, root: str, wid: str, task: int) -> None:
     with open(os.path.join(DIR, "runs.log"), "a") as f:
-        f.write(f"{event} {os.getpid()} {root} {wid} {task}\n")
+        f.write(f"{event} {os.getpid()} {root} {wid} {task} {time.time():.6f}\n")
+
+
+def run_log(directory: str, root: str) -> list[tuple[str, int, str, int, float]]:
+    """(event, pid, wave id, task, time) of every run of the job at `root`, from the servers' log."""
+    out = []
+    with open(os.path.join(directory, "runs.log")) as f:
+        for line in f:
+            event, pid, where, wid, task, at = line.split()
+            if where == root:
+                out.append((event, int(pid), wid, int(task), float(at)))
+    return out
 
 
 def runs(directory: str, root: str) -> tuple[dict, dict]:
-    """(starts, ends) of each (wave id, task) of the job at `root`, from the servers' log."""
+    """(starts, ends) of each (wave id, task) of the job at `root`."""
     starts, ends = collections.Counter(), collections.Counter()
-    with open(os.path.join(directory, "runs.log")) as f:
-        for line in f:
-            event, _, where, wid, task = line.split()
-            if where == root:
-                (starts if event == "start" else ends)[(wid, int(task))] += 1
+    for event, _, wid, task, _ in run_log(directory, root):
+        (starts if event == "start" else ends)[(wid, task)] += 1
     return starts, ends
 
 
