@@ -4,8 +4,9 @@ envelope, an Eventarc CloudEvent, an SQS record).
 1. Run the task (`worker.execute`: skipped if its marker exists).
 2. Count it (`counting.record_done`), also on a duplicate delivery, so a worker that died between
    its marker and the count is made good by the redelivery.
-3. If that closed the wave, tell the orchestrator with one event. Workers, not bucket
-   notifications, report completions: one event per wave instead of one per task.
+3. If the wave is complete, tell the orchestrator with one event. Workers, not bucket
+   notifications, report completions: one event per wave instead of one per task (plus one per
+   redelivery of a task of a complete wave, which makes good a lost event).
 On failure the error is stored beside the job (`errors/<wave>/<task>.json`) before the delivery is
 refused, so that the dead-letter handler can report what went wrong.
 """
@@ -15,13 +16,15 @@ import base64
 import json
 import logging
 import time
+import traceback
+from dataclasses import replace
 from typing import Any
 
 from emcore import counting
 from emcore.protocol import TaskMessage, dumps
-from emcore.stage import Stage
+from emcore.stage import Stage, TaskError
 from emcore.storage import open_storage
-from emcore.worker import execute
+from emcore.worker import StaleTask, execute
 
 log = logging.getLogger("emctl")
 
@@ -31,22 +34,27 @@ def error_key(wid: str, task: int) -> str:
 
 
 def run_delivery(message: TaskMessage, stage: Stage, events) -> dict[str, Any]:
-    """`events()` gives the channel to the orchestrator; it is made only if this task closes its
-    wave, so most deliveries never touch it."""
+    """`events()` gives the channel to the orchestrator; it is made only if this task finds its
+    wave complete, so most deliveries never touch it."""
     store = open_storage(message.root)
     try:
-        marker = execute(message, stage)
+        marker = execute(message, stage, store)
+    except StaleTask as exc:
+        # The job this message belonged to was replaced at its root: nothing to run or count.
+        log.warning("task %s/%s dropped: %s", message.wave_id, message.task, exc)
+        return {"task": message.task, "stale": True}
     except Exception as exc:
-        from emcore.stage import TaskError
-        import traceback
         trace = None if isinstance(exc, TaskError) else "".join(traceback.format_exception(exc))
         error = str(exc) if isinstance(exc, TaskError) else f"{type(exc).__name__}: {exc}"
         store.write(error_key(message.wave_id, message.task),
-                    dumps({"error": error, "traceback": trace, "attempt": message.attempt}))
+                    dumps({"error": error, "traceback": trace, "attempt": message.attempt}), temporary=True)
         log.error("task %s/%s attempt %d failed: %s", message.wave_id, message.task, message.attempt, error)
         raise
-    count = counting.wave_count(store, message.wave_id)
-    if counting.record_done(store, message.wave_id, count, message.task, dumps({"time": time.time()})):
+    # Counted on every delivery, a duplicate too: if the wave is complete, whoever completed it
+    # may have died before its wave_done went out, so a redelivery sends it again (the
+    # orchestrator's handling is idempotent).
+    if counting.record_done(store, message.wave_id, message.count, message.task,
+                            dumps({"time": time.time()})).complete:
         events().publish_event({"kind": "wave_done", "root": message.root, "wave": message.wave_id})
     return marker
 
@@ -63,8 +71,7 @@ def decode_push(envelope: dict) -> tuple[bytes, dict, int]:
 
 def task_from_push(envelope: dict) -> TaskMessage:
     data, _, attempt = decode_push(envelope)
-    message = TaskMessage.from_bytes(data)
-    return TaskMessage(message.job, message.root, message.stage, message.wave, message.task, message.params, attempt)
+    return replace(TaskMessage.from_bytes(data), attempt=attempt)
 
 
 def task_from_cloudevent(event) -> TaskMessage:
@@ -73,6 +80,5 @@ def task_from_cloudevent(event) -> TaskMessage:
 
 
 def task_from_sqs(record: dict) -> TaskMessage:
-    message = TaskMessage.from_bytes(record["body"])
     attempt = int(record.get("attributes", {}).get("ApproximateReceiveCount", 1))
-    return TaskMessage(message.job, message.root, message.stage, message.wave, message.task, message.params, attempt)
+    return replace(TaskMessage.from_bytes(record["body"]), attempt=attempt)

@@ -1,5 +1,14 @@
 """Reading raw sections: PNG headers (cheap ranged reads) and whole images, with errors that name
-the object and say what is wrong with it."""
+the object and say what is wrong with it.
+
+A PNG's header says how large the image is before any pixel is decoded, so a section is checked
+against MAX_PIXELS first: a few hundred kilobytes of PNG can claim gigabytes of pixels (a
+100,000 x 100,000 header is 33 bytes), and nothing that large is ever allocated.
+
+Sections are grayscale. A PNG stored as RGB or with a palette is accepted when every pixel is a
+shade of gray (its three channels equal: many tools save gray images that way) and read as that
+gray; one with color or transparency is refused, naming the object, rather than mixed into gray.
+"""
 from __future__ import annotations
 
 import struct
@@ -11,6 +20,11 @@ from emcore.stage import TaskError
 from emcore.storage import NotFound, Storage
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# What one task can hold with its copies (decoded, warped): OpenCV's own default limit, 2^30
+# pixels (32,768 x 32,768), 1 GiB at 8 bits.
+MAX_PIXELS = 2 ** 30
+GRAY, RGB, PALETTE = 0, 2, 3
+_COLOR_NAMES = {0: "grayscale", 2: "RGB", 3: "palette", 4: "grayscale with alpha", 6: "RGBA"}
 
 
 @dataclass(frozen=True)
@@ -18,6 +32,23 @@ class SectionHeader:
     width: int
     height: int
     dtype: str  # uint8 or uint16
+    color: int  # PNG color type
+
+
+def parse_png_header(head: bytes, name: str) -> SectionHeader:
+    """The IHDR fields of a PNG's first 33 bytes, checked: a TaskError naming `name` otherwise."""
+    if len(head) < 33 or head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
+        raise TaskError(f"section {name} is not a PNG file")
+    width, height, depth, color = struct.unpack(">IIBB", head[16:26])
+    if color not in (GRAY, RGB, PALETTE):
+        raise TaskError(f"section {name} is a {_COLOR_NAMES.get(color, f'color type {color}')} PNG: "
+                        "sections must be grayscale (transparency has no meaning in a section)")
+    if color != PALETTE and depth not in (8, 16):
+        raise TaskError(f"section {name} has {depth}-bit samples; 8- and 16-bit grayscale are supported")
+    if width == 0 or height == 0 or width * height > MAX_PIXELS:
+        raise TaskError(f"section {name} is {width}x{height} pixels; at most {MAX_PIXELS:,} pixels "
+                        f"(e.g. 32768x32768) are supported: split or downsample it first")
+    return SectionHeader(width, height, "uint16" if depth == 16 else "uint8", color)
 
 
 def read_png_header(store: Storage, key: str) -> SectionHeader:
@@ -26,26 +57,23 @@ def read_png_header(store: Storage, key: str) -> SectionHeader:
         head = store.read_range(key, 0, 33)
     except NotFound:
         raise TaskError(f"section {store.url}{key} does not exist") from None
-    if len(head) < 33 or head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
-        raise TaskError(f"section {store.url}{key} is not a PNG file")
-    width, height, depth, color = struct.unpack(">IIBB", head[16:26])
-    if depth not in (8, 16):
-        raise TaskError(f"section {store.url}{key} has {depth}-bit samples; 8- and 16-bit grayscale are supported")
-    return SectionHeader(width, height, "uint8" if depth == 8 else "uint16")
+    return parse_png_header(head, store.url + key)
 
 
 def decode_png(data: bytes, name: str) -> np.ndarray:
-    """Decode to a 2-D (rows, columns) grayscale array of uint8 or uint16."""
+    """Decode to a 2-D (rows, columns) grayscale array of uint8 or uint16; the header is checked
+    before anything is decoded."""
     import cv2
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    header = parse_png_header(data[:33], name)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise TaskError(f"section {name} cannot be decoded as an image (corrupt or truncated PNG, {len(data)} bytes)")
     if image.ndim == 3:
-        if image.shape[2] == 4:
-            image = image[:, :, :3]
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    if image.dtype not in (np.uint8, np.uint16):
-        raise TaskError(f"section {name} has samples of type {image.dtype}; 8- and 16-bit grayscale are supported")
+        if image.shape[2] != 3 or not (np.array_equal(image[..., 0], image[..., 1])
+                                       and np.array_equal(image[..., 0], image[..., 2])):
+            raise TaskError(f"section {name} is a {_COLOR_NAMES[header.color]} PNG with color: sections must be "
+                            "grayscale (convert it, e.g. `magick in.png -colorspace Gray out.png`)")
+        image = np.ascontiguousarray(image[..., 0])
     return image
 
 

@@ -6,23 +6,38 @@ user's JSON into a `Job`.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from emcore.protocol import MAX_WAVE_TASKS
 from emcore.schema import ConfigError, Field, Section
+from emcore.storage import BadKey, check_key
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+MAX_Z = 10 ** 9   # a z index of 10 digits at most: anything larger is a typo, not a stack
+
+
+_PLACEHOLDER = re.compile(r"%0?(\d*)d")
+# Widest z field a section name may have: 12 digits hold any index a stack can have.
+MAX_FIELD_WIDTH = 12
 
 
 def _check_pattern(value: str) -> str | None:
+    """Checked by parsing, never by formatting: `%0999999999d` would allocate a gigabyte."""
+    found = _PLACEHOLDER.findall(value)
+    if len(found) != 1 or value.count("%") != 1:
+        return f"must contain exactly one integer placeholder such as %05d (and no other %), got {value[:80]!r}"
+    if found[0] and int(found[0]) > MAX_FIELD_WIDTH:
+        return f"field width {found[0][:12]} is too wide: at most {MAX_FIELD_WIDTH} digits"
+    if len(value) > 512:
+        return "is longer than 512 characters"
     try:
-        value % 0
-    except (TypeError, ValueError):
-        return f"must contain one integer placeholder such as %05d, got {value!r}"
-    if value % 0 == value % 1:
-        return f"must contain an integer placeholder such as %05d, got {value!r}"
+        check_key(value % 0)
+    except BadKey:
+        return f"must name a file below `source` (no '..', no leading '/'), got {value[:80]!r}"
     return None
 
 
@@ -34,8 +49,8 @@ JOB_FIELDS = (
           doc="Where the raw PNG sections are. Needed by the image stages (align, pyramid)."),
     Field("image", "str", "img%05d.png", check=_check_pattern,
           doc="Section file name pattern below `source`, printf-style with the z index."),
-    Field("minz", "int", 0, minimum=0, doc="First section index (inclusive)."),
-    Field("maxz", "int", None, nullable=True, minimum=0, doc="Last section index (inclusive)."),
+    Field("minz", "int", 0, minimum=0, maximum=MAX_Z, doc="First section index (inclusive)."),
+    Field("maxz", "int", None, nullable=True, minimum=0, maximum=MAX_Z, doc="Last section index (inclusive)."),
     Field("resolution", "number3", [8, 8, 8], minimum=1e-9, doc="Voxel size in nanometres [x, y, z]."),
     Field("voxel_offset", "int3", [0, 0, 0],
           doc="Position of the first voxel in the volume, in voxels; must be divisible by every scale's downsampling factor."),
@@ -84,6 +99,15 @@ class Job:
     def to_json(self) -> str:
         return json.dumps(self.config, indent=2, sort_keys=True) + "\n"
 
+    @property
+    def generation(self) -> str:
+        """Digest of the stored job.json: tells this job from any other ever run at its root."""
+        return generation_of(self.to_json().encode())
+
+
+def generation_of(stored: bytes) -> str:
+    return hashlib.sha256(stored).hexdigest()[:16]
+
 
 def job_section(stage_sections: tuple[Section, ...]) -> Section:
     stages = Section("stages", "Stages to run; an absent stage does not run, `{}` runs it with defaults.",
@@ -103,6 +127,9 @@ def validate_job(raw: Any, stage_sections: tuple[Section, ...]) -> Job:
             raise ConfigError("maxz", f"is required by stage {image_stages[0]!r}")
     if config["maxz"] is not None and config["maxz"] < config["minz"]:
         raise ConfigError("maxz", f"must be >= minz ({config['minz']}), got {config['maxz']}")
+    if config["maxz"] is not None and config["maxz"] - config["minz"] + 1 > MAX_WAVE_TASKS:
+        raise ConfigError("maxz", f"spans {config['maxz'] - config['minz'] + 1:,} sections from minz "
+                                  f"{config['minz']}; a job takes at most {MAX_WAVE_TASKS:,}")
     if not config["stages"]:
         raise ConfigError("stages", "names no stage: nothing to run")
     return Job(config)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from emcore.protocol import MAX_WAVE_TASKS
+from emcore.stage import TaskError
 from emcore.volume import (Scale, downsample, offset_problem, open_scale, pyramid_scales, scale_info,
                            sharding_for, volume_info, write_block)
 
@@ -92,6 +94,10 @@ class Multiscale:
         """Task parameters of a wave: one block each, in its input scale's voxels (origin 0)."""
         layout = self.layouts[wave]
         size = self.size if layout.base is None else self.scales[layout.base].size
+        count = int(np.prod([-(-n // b) for n, b in zip(size, self.block)], dtype=np.int64))
+        if count > MAX_WAVE_TASKS:   # counted, not listed: a list of millions is itself the harm
+            raise TaskError(f"block: {list(self.block)} cuts a {list(size)} volume into {count:,} tasks, "
+                            f"more than {MAX_WAVE_TASKS:,} a wave may have: use larger blocks")
         return [{"lo": lo, "hi": hi} for lo, hi in blocks(size, self.block)]
 
     def input_box(self, wave: int, lo, hi) -> tuple[int | None, list[int], list[int]]:

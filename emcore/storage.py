@@ -11,6 +11,10 @@ with the store's own atomic primitive (O_EXCL-style hard links, GCS `ifGeneratio
 
 `ops` counts the storage operations made through an instance; the orchestrator's O(N) claims are
 tested against it.
+
+Keys are checked before any operation: a key with an empty, `.` or `..` segment, or one that
+starts with `/`, is refused, so no key (built from a task message's fields, say) can name an
+object outside the root, on a filesystem or in a bucket.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import collections
 import os
 import re
 import threading
+import time
 import uuid
 from abc import ABC, abstractmethod
 from typing import Iterator
@@ -32,6 +37,22 @@ class StorageError(RuntimeError):
     """The store refused an operation (permissions, unreachable, not a directory...)."""
 
 
+class BadKey(StorageError):
+    """A key that would name an object outside the storage's root."""
+
+
+def check_key(key: str, allow_empty: bool = False) -> str:
+    if not isinstance(key, str):
+        raise BadKey(f"storage key must be a string, got {type(key).__name__}")
+    if key == "" and allow_empty:
+        return key
+    parts = key.split("/")
+    if key.startswith("/") or "\\" in key or any(p in ("", ".", "..") for p in parts[:-1]) \
+            or parts[-1] in (".", "..") or (parts[-1] == "" and not allow_empty):
+        raise BadKey(f"storage key {key!r} would leave its root")
+    return key
+
+
 class Storage(ABC):
     url: str
 
@@ -44,7 +65,7 @@ class Storage(ABC):
     def _read(self, key: str, start: int | None, end: int | None) -> bytes: ...
 
     @abstractmethod
-    def _write(self, key: str, data: bytes) -> None: ...
+    def _write(self, key: str, data: bytes, temporary: bool) -> None: ...
 
     @abstractmethod
     def _create(self, key: str, data: bytes) -> bool: ...
@@ -53,7 +74,9 @@ class Storage(ABC):
     def _exists(self, key: str) -> bool: ...
 
     @abstractmethod
-    def _list_page(self, prefix: str, token: str | None, page_size: int) -> tuple[list[str], str | None]: ...
+    def _list_page(self, prefix: str, token: str | None, page_size: int
+                   ) -> tuple[list[tuple[str, float]], str | None]:
+        """One page of (key, modification time in epoch seconds) under prefix, and the next token."""
 
     @abstractmethod
     def _delete(self, key: str) -> None: ...
@@ -61,39 +84,53 @@ class Storage(ABC):
     # -- public, counted -----------------------------------------------------------------------
     def read(self, key: str) -> bytes:
         self.ops["read"] += 1
-        return self._read(key, None, None)
+        return self._read(check_key(key), None, None)
 
     def read_range(self, key: str, start: int, end: int) -> bytes:
         """Bytes [start, end) of the object."""
         self.ops["read"] += 1
-        return self._read(key, start, end)
+        return self._read(check_key(key), start, end)
 
-    def write(self, key: str, data: bytes) -> None:
+    def write(self, key: str, data: bytes, temporary: bool = False) -> None:
+        """`temporary`: an intermediate the bucket's lifecycle rule may delete after some days
+        (GCS: the object's custom time is set; S3: the tag TEMPORARY_TAG). Nothing else carries
+        that mark, so no rule can touch an output (infra/emctl_infra/bucket.py)."""
         self.ops["write"] += 1
-        self._write(key, bytes(data))
+        self._write(check_key(key), bytes(data), temporary)
 
     def create(self, key: str, data: bytes = b"") -> bool:
         """Write only if the object does not exist; True if this call created it."""
         self.ops["create"] += 1
-        return self._create(key, bytes(data))
+        return self._create(check_key(key), bytes(data))
 
     def exists(self, key: str) -> bool:
         self.ops["exists"] += 1
-        return self._exists(key)
+        return self._exists(check_key(key))
 
     def list(self, prefix: str = "", page_size: int = 1000) -> Iterator[str]:
         """Keys under `prefix` (relative to the root), sorted, fetched a page at a time."""
+        for key, _ in self.list_times(prefix, page_size):
+            yield key
+
+    def list_times(self, prefix: str = "", page_size: int = 1000) -> Iterator[tuple[str, float]]:
+        """(key, modification time) under `prefix`, sorted by key, a page at a time."""
         token = None
         while True:
-            self.ops["list"] += 1
-            keys, token = self._list_page(prefix, token, page_size)
-            yield from keys
+            page, token = self.list_page(prefix, token, page_size)
+            yield from page
             if token is None:
                 return
 
+    def list_page(self, prefix: str, token: str | None = None, page_size: int = 1000
+                  ) -> tuple[list[tuple[str, float]], str | None]:
+        """One page of `list_times` and the token of the next (None after the last): for work
+        that is split over several invocations, each resuming from the token the last one left."""
+        self.ops["list"] += 1
+        return self._list_page(check_key(prefix, allow_empty=True), token, page_size)
+
     def delete(self, key: str) -> None:
         self.ops["delete"] += 1
-        self._delete(key)
+        self._delete(check_key(key))
 
     def delete_all(self, keys) -> int:
         """Delete every key (missing ones are fine: deleting is idempotent); returns how many."""
@@ -139,7 +176,7 @@ class FileStorage(Storage):
             raise StorageError(f"cannot create {os.path.dirname(path)}: {e.strerror}") from None
         return f"{path}.{uuid.uuid4().hex}.tmp"
 
-    def _write(self, key, data):
+    def _write(self, key, data, temporary):
         path = self._path(key)
         tmp = self._tmp(path)
         try:
@@ -183,8 +220,16 @@ class FileStorage(Storage):
             rel = "" if rel == "." else rel + "/"
             keys.extend(rel + f for f in filenames if not _is_tmp(f) and (rel + f).startswith(prefix))
         keys = sorted(k for k in keys if token is None or k > token)
-        page = keys[:page_size]
-        return page, (page[-1] if len(keys) > page_size else None)
+        page = [(k, self._mtime(k)) for k in keys[:page_size]]
+        return [p for p in page if p[1] is not None], (page[-1][0] if len(keys) > page_size else None)
+
+    def _mtime(self, key: str) -> float | None:
+        try:
+            return os.stat(self._path(key)).st_mtime
+        except FileNotFoundError:  # deleted since the walk
+            return None
+        except OSError:            # a link that leads nowhere is still listed, as a name
+            return os.lstat(self._path(key)).st_mtime
 
     def _delete(self, key):
         path = self._path(key)
@@ -215,11 +260,13 @@ class MemoryStorage(Storage):
     """Process-local storage for tests and simulations; buckets are shared within the process."""
 
     _buckets: dict[str, dict[str, bytes]] = collections.defaultdict(dict)
+    _times: dict[str, dict[str, float]] = collections.defaultdict(dict)
     _lock = threading.Lock()
 
     def __init__(self, url: str, bucket: str, prefix: str):
         super().__init__(url)
         self.objects = self._buckets[bucket]
+        self.times = self._times[bucket]
         self.prefix = prefix
 
     def _read(self, key, start, end):
@@ -231,15 +278,17 @@ class MemoryStorage(Storage):
 
     # Every mutation takes the lock: a listing iterates the dict, and a concurrent insert would
     # make it fail with "dictionary changed size during iteration".
-    def _write(self, key, data):
+    def _write(self, key, data, temporary):
         with self._lock:
             self.objects[self.prefix + key] = data
+            self.times[self.prefix + key] = time.time()
 
     def _create(self, key, data):
         with self._lock:
             if self.prefix + key in self.objects:
                 return False
             self.objects[self.prefix + key] = data
+            self.times[self.prefix + key] = time.time()
             return True
 
     def _exists(self, key):
@@ -249,12 +298,13 @@ class MemoryStorage(Storage):
         full = self.prefix + prefix
         with self._lock:
             keys = sorted(k for k in self.objects if k.startswith(full) and (token is None or k > token))
-        page = [k[len(self.prefix):] for k in keys[:page_size]]
-        return page, (self.prefix + page[-1] if len(keys) > page_size else None)
+            page = [(k[len(self.prefix):], self.times.get(k, 0.0)) for k in keys[:page_size]]
+        return page, (self.prefix + page[-1][0] if len(keys) > page_size else None)
 
     def _delete(self, key):
         with self._lock:
             self.objects.pop(self.prefix + key, None)
+            self.times.pop(self.prefix + key, None)
 
 
 def is_local(url: str) -> bool:
@@ -274,6 +324,12 @@ def normalize_url(url: str) -> str:
     if is_local(url):
         url = "file://" + local_path(url)
     return url if url.endswith("/") else url + "/"
+
+
+def bucket_url(url: str) -> str:
+    """The bucket a cloud URL lies in, as a root URL: gs://b/x/y/ -> gs://b/."""
+    scheme, _, bucket = normalize_url(url).split("/", 3)[:3]
+    return f"{scheme}//{bucket}/"
 
 
 def open_storage(url: str) -> Storage:

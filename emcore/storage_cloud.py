@@ -12,6 +12,7 @@ object, and the token is how we still recognise that we won.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import threading
 import time
@@ -20,6 +21,8 @@ import uuid
 from emcore.storage import NotFound, Storage, StorageError
 
 _TOKEN = "emctl-create"
+# The S3 object tag of temporaries (Storage.write): a lifecycle rule filtered on it touches nothing else.
+TEMPORARY_TAG = "emctl-temporary=true"
 _clients: dict[tuple, object] = {}
 _clients_lock = threading.Lock()
 
@@ -111,9 +114,12 @@ class GCSStorage(_CloudStorage):
             except RequestRangeNotSatisfiable:  # start past the end: empty, like a slice
                 return b""
 
-    def _write(self, key, data):
+    def _write(self, key, data, temporary):
+        blob = self._blob(key)
+        if temporary:
+            blob.custom_time = datetime.datetime.now(datetime.timezone.utc)
         with self._errors("write", key):
-            self._blob(key).upload_from_string(data, content_type="application/octet-stream")
+            blob.upload_from_string(data, content_type="application/octet-stream")
 
     def _create(self, key, data):
         from google.api_core.exceptions import PreconditionFailed
@@ -135,10 +141,11 @@ class GCSStorage(_CloudStorage):
     def _list_page(self, prefix, token, page_size):
         with self._errors("list", prefix):
             it = _gcs_client().list_blobs(self.bucket, prefix=self.prefix + prefix, page_size=page_size,
-                                          page_token=token, fields="items(name),nextPageToken")
+                                          page_token=token, fields="items(name,updated),nextPageToken")
             page = next(it.pages, [])
             # Names ending in "/" are console "folders", not objects of ours.
-            keys = [b.name[len(self.prefix):] for b in page if not b.name.endswith("/")]
+            keys = [(b.name[len(self.prefix):], b.updated.timestamp() if b.updated else 0.0)
+                    for b in page if not b.name.endswith("/")]
             return keys, it.next_page_token or None
 
     def _delete(self, key):
@@ -181,8 +188,8 @@ class S3Storage(_CloudStorage):
             r = self._call("read", key, "get_object", expect=("InvalidRange",), **rng)
             return b"" if r == "InvalidRange" else r["Body"].read()  # past the end: empty, like a slice
 
-    def _write(self, key, data):
-        self._call("write", key, "put_object", Body=data)
+    def _write(self, key, data, temporary):
+        self._call("write", key, "put_object", Body=data, **({"Tagging": TEMPORARY_TAG} if temporary else {}))
 
     def _create(self, key, data):
         token = uuid.uuid4().hex
@@ -211,7 +218,8 @@ class S3Storage(_CloudStorage):
         with self._errors("list", prefix):
             r = _s3_client().list_objects_v2(Bucket=self.bucket, Prefix=self.prefix + prefix,
                                              MaxKeys=page_size, **extra)
-        keys = [o["Key"][len(self.prefix):] for o in r.get("Contents", []) if not o["Key"].endswith("/")]
+        keys = [(o["Key"][len(self.prefix):], o["LastModified"].timestamp())
+                for o in r.get("Contents", []) if not o["Key"].endswith("/")]
         return keys, (r.get("NextContinuationToken") if r.get("IsTruncated") else None)
 
     def _delete(self, key):

@@ -4,12 +4,16 @@ Render writes each section, warped into the global frame, as one z-slice of an u
 precomputed volume under `<dest>/tiles/`, chunked [tile_x, tile_y, 1] so a section is written in
 one piece by one task. The pyramid reads blocks of it. It is temporary: deleting `tiles/` after the
 pyramid only costs a re-render if the job is re-run, and the pyramid's last wave does so unless
-`keep_tiles` is set (chunks only: `info` stays, a few hundred bytes).
+`keep_tiles` is set (chunks only: `info` stays, a few hundred bytes). Unless `keep_tiles` is set,
+its chunks are also written as temporaries (`Storage.write`), which the bucket's lifecycle rule
+may delete some days later; the pyramid reads them as a complete volume, so a chunk deleted too
+early fails its task with that said, instead of reading as black.
 """
 from __future__ import annotations
 
 import json
 
+from emcore.protocol import JOB_KEY
 from emcore.storage import NotFound, Storage
 from emcore.volume import open_scale, scale_info, volume_info, write_info, Scale
 
@@ -24,10 +28,23 @@ def tile_shape(width: int, height: int, tile: list[int]) -> list[int]:
     return [min(width, tile[0]), min(height, tile[1]), 1]
 
 
+TEMPORARY = "emctl_temporary"   # a key of the tiles' info: are the chunks temporaries (Neuroglancer ignores it)
+
+
 def write_tiles_info(store: Storage, size, dtype: str, resolution, voxel_offset, tile) -> None:
     scale = Scale(0, tuple(size), tuple(resolution), tuple(voxel_offset), (1, 1, 1), (1, 1, 1))
     info = volume_info("image", dtype, [scale_info(scale, tile_shape(size[0], size[1], tile), "raw", None)])
+    info[TEMPORARY] = not _kept(store)
     write_info(store, PREFIX, info)
+
+
+def _kept(store: Storage) -> bool:
+    """The pyramid's `keep_tiles`, from the job's config at this root."""
+    try:
+        config = json.loads(store.read(JOB_KEY))
+    except NotFound:
+        return False
+    return bool((config["stages"].get("pyramid") or {}).get("keep_tiles"))
 
 
 def read_tiles_info(store: Storage) -> dict | None:
@@ -38,7 +55,8 @@ def read_tiles_info(store: Storage) -> dict | None:
 
 
 def open_tiles(store: Storage, read_only: bool = False):
-    return open_scale(tiles_url(store), 0, read_only=read_only)
+    """Read-only, as the pyramid reads it: a complete volume, where a missing chunk is an error."""
+    return open_scale(tiles_url(store), 0, read_only=read_only, complete=read_only)
 
 
 def write_section(store: Storage, info: dict, z: int, frame) -> None:
@@ -49,7 +67,8 @@ def write_section(store: Storage, info: dict, z: int, frame) -> None:
     import numpy as np
     dtype = np.dtype(info["data_type"]).newbyteorder("<")
     for key, (x0, x1), (y0, y1) in section_chunks(info, z):
-        store.write(key, frame[y0:y1, x0:x1].astype(dtype, copy=False).tobytes())   # one copy, C order
+        store.write(key, frame[y0:y1, x0:x1].astype(dtype, copy=False).tobytes(),   # one copy, C order
+                    temporary=info.get(TEMPORARY, False))
 
 
 def delete_section(store: Storage, info: dict, z: int) -> int:

@@ -7,33 +7,41 @@ rewrites the same bytes.
 """
 from __future__ import annotations
 
-import functools
 import json
 import os
 import socket
 import time
 from typing import Any
 
-from emcore.job import Job
+from emcore.job import Job, generation_of
 from emcore.protocol import JOB_KEY, TaskMessage, dumps, marker_key
 from emcore.stage import Stage, TaskContext
 from emcore.storage import NotFound, Storage, open_storage
 
 
-@functools.lru_cache(maxsize=16)
-def _job_at(root: str) -> tuple[Storage, Job]:
-    store = open_storage(root)
+class StaleTask(Exception):
+    """The message belongs to a job that is no longer at its root (another job replaced it)."""
+
+
+def job_of(message: TaskMessage, store: Storage) -> Job:
+    """The job the message belongs to, read for every delivery (one small read): a warm process
+    keeps nothing of a root between tasks, so a new job at the same root is never run with the
+    old one's options, and an old job's message still in flight is refused, not counted."""
     try:
-        config = json.loads(store.read(JOB_KEY))
+        stored = store.read(JOB_KEY)
     except NotFound:
-        raise RuntimeError(f"{root}{JOB_KEY} does not exist: the job was never started or its root was deleted") from None
+        raise RuntimeError(f"{store.url}{JOB_KEY} does not exist: the job was never started or its root was deleted") from None
+    if generation_of(stored) != message.generation:
+        raise StaleTask(f"{store.url}{JOB_KEY} now holds another job (generation {generation_of(stored)}; "
+                        f"the message's is {message.generation})")
     # The stored config was validated (defaults filled in) before it was written.
-    return store, Job(config)
+    return Job(json.loads(stored))
 
 
-def execute(message: TaskMessage, stage: Stage) -> dict[str, Any]:
+def execute(message: TaskMessage, stage: Stage, store: Storage | None = None) -> dict[str, Any]:
     """Run the task unless its marker exists; returns the marker's content."""
-    store, job = _job_at(message.root)
+    store = store or open_storage(message.root)
+    job = job_of(message, store)
     key = marker_key(message.wave_id, message.task)
     if store.exists(key):
         return {"task": message.task, "duplicate": True}

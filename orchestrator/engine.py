@@ -1,9 +1,11 @@
-"""The wave engine: plan a wave, fan it out once, count its markers, advance, record failures.
+"""The wave engine: plan a wave, fan it out, count its markers, advance, record failures.
 
 Every function here is safe to call from several orchestrator invocations at once (Cloud Run may
 run many, the local runner runs one): decisions are taken by create-only objects, and everything
 else is idempotent. All state lives under the job root; nothing is kept between calls but caches of
-immutable objects (plans).
+immutable objects (plans). A call that finds work half done (a claimed wave whose fan-out did not
+finish) carries it on (orchestrator/fanout.py), so a redelivered event re-drives whatever the
+invocation before it left unfinished.
 """
 from __future__ import annotations
 
@@ -13,14 +15,14 @@ import traceback as tb
 from typing import Protocol
 
 from emcore.job import Job
-from emcore.protocol import (JOB_KEY, TaskMessage, done_key, dumps, failed_key, failed_prefix,
-                             plan_key, started_key, task_from_key, wave_id)
+from emcore.protocol import (JOB_KEY, MAX_WAVE_TASKS, TaskMessage, done_key, dumps, failed_key, failed_prefix,
+                             plan_key, started_key, wave_id)
 from emcore.stage import TaskError
 from emcore.storage import NotFound, Storage
 from emcore import counting
+from orchestrator.fanout import (Pending, Turn, batch_size, failed_tasks, messages_for, new_round, publish_round,
+                                  read_plan)
 from orchestrator.registry import get_stage, job_waves, load_job
-
-PUBLISH_BATCH = 1000
 
 
 class Queue(Protocol):
@@ -83,26 +85,6 @@ def read_job(store: Storage) -> Job:
         raise FileNotFoundError(f"no job at {store.url} ({JOB_KEY} does not exist)") from None
 
 
-_plans: dict[tuple[str, str], dict] = {}
-
-
-def read_plan(store: Storage, wid: str) -> dict:
-    """Plans never change once written, so each process reads a plan at most once."""
-    key = (store.url, wid)
-    if key not in _plans:
-        _plans[key] = json.loads(store.read(plan_key(wid)))
-    return _plans[key]
-
-
-def messages_for(job: Job, store: Storage, plan: dict, tasks) -> list[TaskMessage]:
-    return [TaskMessage(job.id, store.url, plan["stage"], plan["wave"], t, plan["tasks"][t]) for t in tasks]
-
-
-def publish(queue: Queue, messages: list[TaskMessage]) -> None:
-    for i in range(0, len(messages), PUBLISH_BATCH):
-        queue.publish(messages[i:i + PUBLISH_BATCH])
-
-
 def current_wave(job: Job, store: Storage) -> tuple[str, str] | None:
     """The first wave that is not done, or None when the job is complete."""
     for stage, wave in job_waves(job, store):
@@ -111,43 +93,60 @@ def current_wave(job: Job, store: Storage) -> tuple[str, str] | None:
     return None
 
 
-def start_wave(job: Job, store: Storage, stage: str, wave: str, queue: Queue, events: Events = Events()) -> None:
+def start_wave(job: Job, store: Storage, stage: str, wave: str, queue: Queue, events: Events = Events(),
+               turn: Turn | None = None) -> Pending | None:
+    """Plan and claim the wave if nobody has, then publish what its first round has not yet
+    published. Called again for a claimed wave (a redelivered event, a continuation), it carries
+    on where the last invocation stopped."""
+    turn = turn or Turn()
     wid = wave_id(stage, wave)
-    if store.exists(started_key(wid)):
-        return
-    try:
-        params = get_stage(stage).plan(job, wave, store)
-    except TaskError as e:
-        store.write(f"{failed_prefix(wid)}plan.json", dumps({"error": str(e), "traceback": None, "attempts": 1}))
-        raise
-    plan = {"stage": stage, "wave": wave, "count": len(params), "tasks": params}
-    # The plan is written before the wave is claimed: a claimed wave always has its plan.
-    store.write(plan_key(wid), dumps(plan))
-    if not store.create(started_key(wid), dumps({"time": time.time()})):
-        return  # another invocation won the wave and fans it out
-    events.wave_started(wid, len(params), 0)
-    publish(queue, messages_for(job, store, plan, range(len(params))))
-    if not params:
+    if not store.exists(started_key(wid)):
+        try:
+            params = get_stage(stage).plan(job, wave, store)
+        except TaskError as e:
+            store.write(f"{failed_prefix(wid)}plan.json", dumps({"error": str(e), "traceback": None, "attempts": 1}))
+            raise
+        if len(params) > MAX_WAVE_TASKS:
+            raise TaskError(f"wave {wid} would have {len(params)} tasks, more than {MAX_WAVE_TASKS}: "
+                            "use larger blocks or chunks")
+        # The plan is written before the wave is claimed: a claimed wave always has its plan.
+        store.write(plan_key(wid), dumps({"stage": stage, "wave": wave, "count": len(params), "tasks": params}))
+        if not store.create(started_key(wid), dumps({"time": time.time()})):
+            return None  # another invocation won the wave; if it dies, its event's redelivery carries on
+        events.wave_started(wid, len(params), 0)
+    plan = read_plan(store, job, wid)
+    pending = publish_round(job, store, plan, wid, "0", queue, turn)
+    if pending is None and plan["count"] == 0:
         store.create(done_key(wid), dumps({"time": time.time()}))
         events.wave_done(wid)
-        advance(job, store, queue, events)
+        return advance(job, store, queue, events, turn)
+    return pending
 
 
-def advance(job: Job, store: Storage, queue: Queue, events: Events = Events()) -> None:
+def advance(job: Job, store: Storage, queue: Queue, events: Events = Events(),
+            turn: Turn | None = None) -> Pending | None:
     nxt = current_wave(job, store)
-    if nxt is not None:
-        start_wave(job, store, *nxt, queue, events)
+    return None if nxt is None else start_wave(job, store, *nxt, queue, events, turn)
 
 
-def on_marker(job: Job, store: Storage, wid: str, task: int, queue: Queue, events: Events = Events()) -> bool:
+def on_marker(job: Job, store: Storage, wid: str, task: int, queue: Queue, events: Events = Events(),
+              turn: Turn | None = None) -> bool:
     """A task's marker exists: count it; if that completed the wave, start the next. Returns True
     if this call completed the wave."""
-    count = read_plan(store, wid)["count"]
-    if not counting.record_done(store, wid, count, task, dumps({"time": time.time()})):
+    count = read_plan(store, job, wid)["count"]
+    if counting.record_done(store, wid, count, task, dumps({"time": time.time()})) is not counting.Count.CLOSED:
         return False
     events.wave_done(wid)
-    advance(job, store, queue, events)
+    advance(job, store, queue, events, turn)
     return True
+
+
+def continue_round(job: Job, store: Storage, pending: Pending, queue: Queue, turn: Turn) -> Pending | None:
+    """Carry on a round an earlier invocation left to this one (`Pending.event`)."""
+    if store.exists(done_key(pending.wave)):
+        return None
+    plan = read_plan(store, job, pending.wave)
+    return publish_round(job, store, plan, pending.wave, pending.round, queue, turn)
 
 
 def record_failure(store: Storage, message: TaskMessage, error: str, trace: str | None) -> None:
@@ -163,31 +162,26 @@ def describe_exception(exc: BaseException) -> tuple[str, str | None]:
     return f"{type(exc).__name__}: {exc}", "".join(tb.format_exception(exc))
 
 
-def failed_tasks(store: Storage, wid: str) -> list[int]:
-    return sorted(task_from_key(k) for k in store.list(failed_prefix(wid)) if not k.endswith("plan.json"))
-
-
-def resume(job: Job, store: Storage, queue: Queue, events: Events = Events()) -> None:
-    """Continue a job after a crash or a stop: close what finished, re-publish only the tasks of
-    the current wave that have neither a marker nor a failure record."""
+def resume(job: Job, store: Storage, queue: Queue, events: Events = Events(), turn: Turn | None = None,
+           round_id: str | None = None) -> Pending | None:
+    """Continue a job after a crash, a stop or a stall: close what finished, then publish, in a
+    new round, the tasks of the current wave that have neither a marker nor a failure record."""
+    turn = turn or Turn()
+    round_id = round_id or new_round()
     while True:
         nxt = current_wave(job, store)
         if nxt is None:
-            return
+            return None
         wid = wave_id(*nxt)
         if not store.exists(started_key(wid)):
-            start_wave(job, store, *nxt, queue, events)
-            return
-        plan = read_plan(store, wid)
+            return start_wave(job, store, *nxt, queue, events, turn)
+        plan = read_plan(store, job, wid)
         finished, done = counting.reconcile(store, wid, plan["count"], dumps({"time": time.time()}))
         if done:
             events.wave_done(wid)
             continue
-        failed = set(failed_tasks(store, wid))
         events.wave_started(wid, plan["count"], len(finished))
-        todo = [t for t in range(plan["count"]) if t not in finished and t not in failed]
-        publish(queue, messages_for(job, store, plan, todo))
-        return
+        return publish_round(job, store, plan, wid, round_id, queue, turn)
 
 
 def clear_failures(job: Job, store: Storage) -> tuple[str | None, list[int]]:
@@ -198,21 +192,27 @@ def clear_failures(job: Job, store: Storage) -> tuple[str | None, list[int]]:
         return None, []
     wid = wave_id(*nxt)
     tasks = failed_tasks(store, wid)
-    for t in tasks:
-        store.delete(failed_key(wid, t))
+    store.delete_all(failed_key(wid, t) for t in tasks)
     store.delete(f"{failed_prefix(wid)}plan.json")
     return wid, tasks
 
 
 def retry(job: Job, store: Storage, queue: Queue, events: Events = Events()) -> list[int]:
     """Re-publish only the failed tasks of the current wave (tasks still in flight are left to
-    their queue). A wave whose plan failed is planned again."""
-    wid, tasks = clear_failures(job, store)
-    if wid is None:
+    their queue), and only then forget their failure records: if publishing fails, the records
+    are still there to retry from. A wave whose plan failed is planned again."""
+    nxt = current_wave(job, store)
+    if nxt is None:
         return []
+    wid = wave_id(*nxt)
     if not store.exists(started_key(wid)):
+        _, tasks = clear_failures(job, store)
         advance(job, store, queue, events)
         return tasks
-    plan = read_plan(store, wid)
-    publish(queue, messages_for(job, store, plan, tasks))
+    tasks = failed_tasks(store, wid)
+    plan = read_plan(store, job, wid)
+    messages = messages_for(job, store, plan, tasks)
+    for i in range(0, len(messages), batch_size()):
+        queue.publish(messages[i:i + batch_size()])
+    clear_failures(job, store)
     return tasks

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 
 from emcore.job import Job
-from emcore.protocol import TaskMessage, dumps, marker_key
+from emcore.protocol import JOB_KEY, TaskMessage, dumps, marker_key
 from emcore.storage import open_storage
 from orchestrator import engine
 from orchestrator.registry import get_stage, stage_cost
@@ -69,6 +69,7 @@ def simulate(job: Job) -> list[WaveReport]:
             stand_in(job, batch[0].wave, store)
         ops_before = collections.Counter(store.ops)
         for message in batch:
+            store.read(JOB_KEY)                                  # the worker's check of the job's generation
             store.exists(marker_key(wid, message.task))          # the worker's duplicate check
             store.create(marker_key(wid, message.task), dumps({"task": message.task}))
             engine.on_marker(job, store, wid, message.task, queue)

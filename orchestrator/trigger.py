@@ -1,30 +1,37 @@
 """Starting a job from uploads: a job starts when its `job.json` and every section it names are
-in the bucket, whatever order they arrive in, at O(N) storage operations for N uploads.
+in the bucket, whatever order they arrive in, at O(N) storage operations for N uploads and a
+bounded number per event.
 
-Uploads go under `uploads/<job-id>/` (`emcore.names.UPLOAD_PREFIX`): `job.json` there, sections
+Uploads go under `uploads/<name>/` (`emcore.names.UPLOAD_PREFIX`): `job.json` there, sections
 anywhere the job's `source` says. Each arrival is recorded as a create-only marker of a pseudo-wave
 (`upload.sections`, one task per section) and counted with the same hierarchical counting as any
-wave; the event that completes it submits the job and starts its first wave. A section's event
-reads the job's config (one read) and records itself; the config's own event lists the source once
-and records every section already there, so arrivals before the config are not lost.
+wave; the event that completes it submits the job and starts its first wave.
+
+* A section's event reads the job's config (one read) and records itself (about two operations).
+* The config's event records the sections already there, so arrivals before the config are not
+  lost: one page of SECTIONS_PER_EVENT names of the source's listing, then it hands the listing's
+  next page token on in an `arrivals` event to the orchestrator itself. Each event's work is
+  bounded whatever the stack's size, and a redelivered event redoes only its own page (recording
+  is idempotent).
 """
 from __future__ import annotations
 
-import json
 import re
 import time
 
 from emcore import counting
 from emcore.job import Job
 from emcore.names import UPLOAD_PREFIX
-from emcore.protocol import dumps, marker_key, plan_key
+from emcore.protocol import dumps, marker_key
 from emcore.schema import ConfigError
 from emcore.storage import NotFound, Storage, open_storage
-from orchestrator import engine
+from orchestrator import engine, sweep
+from orchestrator.fanout import Turn
 from orchestrator.registry import load_job_text
 
 ARRIVALS = "upload.sections"
 CONFIG_ERROR = "job.error.txt"
+SECTIONS_PER_EVENT = 250
 
 
 def _pattern_regex(pattern: str) -> re.Pattern:
@@ -37,81 +44,85 @@ def section_index(job: Job, url: str) -> int | None:
     if not url.startswith(source):
         return None
     match = _pattern_regex(job.config["image"]).match(url[len(source):])
-    if not match or job.section_name(int(match.group(1))) != url[len(source):]:
+    if not match or len(match.group(1)) > 12 or job.section_name(int(match.group(1))) != url[len(source):]:
         return None
     z = int(match.group(1))
     return z if z in job.z_range else None
 
 
-def _record(job: Job, dest: Storage, z: int, queue) -> None:
+def _start(job: Job, dest: Storage, queue, turn: Turn) -> None:
+    engine.submit_job(dest, job)
+    pending = engine.advance(job, dest, queue, turn=turn)
+    if pending is not None:
+        queue.publish_event(pending.event())
+
+
+def _record(job: Job, dest: Storage, z: int, queue, turn: Turn) -> None:
     task = z - job.z_range.start
     dest.create(marker_key(ARRIVALS, task), b"")
-    if counting.record_done(dest, ARRIVALS, len(job.z_range), task, dumps({"time": time.time()})):
-        engine.submit_job(dest, job)
-        engine.advance(job, dest, queue)
+    # A repeated count of a complete pseudo-wave (a redelivery) starts the job again: submitting
+    # the same job is a no-op and advancing carries on whatever the first start left undone.
+    if counting.record_done(dest, ARRIVALS, len(job.z_range), task, dumps({"time": time.time()})).complete:
+        _start(job, dest, queue, turn)
 
 
-def _ensure_arrivals_plan(job: Job, dest: Storage) -> None:
-    dest.write(plan_key(ARRIVALS), dumps({"stage": "upload", "wave": "sections", "count": len(job.z_range), "tasks": []}))
+def read_config(inbox: Storage, report: bool) -> Job | str:
+    """The inbox's job, or why there is none (for logs); an invalid config is reported beside it
+    when `report` (its own event), so the user sees why nothing starts."""
+    try:
+        return load_job_text(inbox.read("job.json").decode(), origin=f"{inbox.url}job.json")
+    except NotFound:
+        return "waiting for job.json"
+    except (ConfigError, UnicodeDecodeError) as e:
+        if report:
+            inbox.write(CONFIG_ERROR, f"{e}\n".encode())
+        return f"invalid job.json: {e}"
 
 
-def on_upload(bucket_url: str, key: str, queue) -> str:
+def on_upload(bucket_url: str, key: str, queue, turn: Turn) -> str:
     """Handle one object-finalize event; returns what was done, for logs."""
     if not key.startswith(UPLOAD_PREFIX):
         return "ignored: not an upload"
-    job_id, _, name = key[len(UPLOAD_PREFIX):].partition("/")
-    inbox = open_storage(f"{bucket_url}{UPLOAD_PREFIX}{job_id}/")
-    if name == CONFIG_ERROR:
+    name, _, rest = key[len(UPLOAD_PREFIX):].partition("/")
+    if rest == CONFIG_ERROR or not name:
         return "ignored: our own report"
-    try:
-        job = load_job_text(inbox.read("job.json").decode(), origin=f"{inbox.url}job.json")
-    except NotFound:
-        return "waiting for job.json"
-    except ConfigError as e:
-        if name == "job.json":
-            inbox.write(CONFIG_ERROR, f"{e}\n".encode())
-        return f"invalid job.json: {e}"
+    inbox = open_storage(f"{bucket_url}{UPLOAD_PREFIX}{name}/")
+    job = read_config(inbox, report=rest == "job.json")
+    if isinstance(job, str):
+        return job
     dest = open_storage(job.dest)
-    if name == "job.json":
-        return _on_config(job, dest, queue)
+    if rest == "job.json":
+        sweep.register(job.dest, inbox.url)
+        return record_listed(job, inbox, dest, None, queue, turn)
     z = section_index(job, bucket_url + key)
     if z is None:
         return "ignored: not a section of the job"
-    _ensure_arrivals_plan(job, dest)
-    _record(job, dest, z, queue)
+    _record(job, dest, z, queue, turn)
     return f"section {z} arrived"
 
 
-def _on_config(job: Job, dest: Storage, queue) -> str:
-    _ensure_arrivals_plan(job, dest)
-    source = open_storage(job.source) if job.source else None
-    if source is None:
-        engine.submit_job(dest, job)
-        engine.advance(job, dest, queue)
+def on_arrivals(event: dict, queue, turn: Turn) -> str:
+    """An `arrivals` continuation: the next page of the config's listing."""
+    inbox = open_storage(event["inbox"])
+    job = read_config(inbox, report=False)
+    if isinstance(job, str) or job.generation != event["generation"]:
+        return "ignored: the config this listing was for has changed (its own event lists again)"
+    return record_listed(job, inbox, open_storage(job.dest), event["token"], queue, turn)
+
+
+def record_listed(job: Job, inbox: Storage, dest: Storage, token: str | None, queue, turn: Turn) -> str:
+    """Record one page of the sections already in the source; hand the rest on."""
+    if job.source is None:
+        _start(job, dest, queue, turn)
         return "started (no sections to wait for)"
+    source = open_storage(job.source)
+    page, token = source.list_page("", token, SECTIONS_PER_EVENT)
     present = 0
-    for key in source.list(""):
+    for key, _ in page:
         z = section_index(job, source.url + key)
         if z is not None:
             present += 1
-            _record(job, dest, z, queue)
-    return f"config arrived; {present} of {len(job.z_range)} sections present"
-
-
-def upload_job(job: Job, raw_config: dict) -> str:
-    """What `emctl start` does for a cloud destination: upload the config (and, for a local
-    source, the sections) under the destination bucket's upload prefix. The bucket's own
-    notifications then start the job, exactly as for a user's upload."""
-    dest_bucket = job.dest.split("/", 3)
-    bucket_url = f"{dest_bucket[0]}//{dest_bucket[2]}/"
-    inbox = open_storage(f"{bucket_url}{UPLOAD_PREFIX}{job.id}/")
-    config = dict(raw_config)
-    from emcore.storage import is_local
-    if job.source and is_local(job.source):
-        local = open_storage(job.source)
-        for z in job.z_range:
-            name = job.section_name(z)
-            inbox.write(f"raw/{name}", local.read(name))
-        config["source"] = inbox.url + "raw/"
-    inbox.write("job.json", json.dumps(config, indent=2).encode())
-    return inbox.url + "job.json"
+            _record(job, dest, z, queue, turn)
+    if token is not None:
+        queue.publish_event({"kind": "arrivals", "inbox": inbox.url, "generation": job.generation, "token": token})
+    return f"config: {present} sections of this page recorded" + ("; listing continues" if token else "")

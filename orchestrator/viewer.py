@@ -1,9 +1,15 @@
 """A local HTTP server that shows a job in Neuroglancer, with nothing made public.
 
-It serves the Neuroglancer client shipped in the `neuroglancer` wheel under `/v/x/` (the client
-insists on a `/v/<token>/` path) and the job root under `/data/`, read through the job's Storage,
-so a job on a private bucket is viewed with the user's own credentials. Range requests (sharded
-volumes need them) and CORS are supported.
+It serves the Neuroglancer client shipped in the `neuroglancer` wheel under `/v/<token>/` and the
+job root under `/v/<token>/data/`, read through the job's Storage, so a job on a private bucket is
+viewed with the user's own credentials. Range requests (sharded volumes need them) are supported.
+
+It answers its user's browser tab and nothing else, although any web page the user opens could
+send it requests: the token is random per server (an unguessable URL: a request without it finds
+nothing), the `Host` header must name the server as it was printed (a DNS-rebinding page sends its
+own name), a request with an `Origin` other than the server's own is refused, and no CORS header
+is ever sent (the client is served from the data's own origin and needs none), so no other page
+can read a response.
 """
 from __future__ import annotations
 
@@ -11,14 +17,14 @@ import json
 import mimetypes
 import os
 import re
+import secrets
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from emcore.storage import FileStorage, NotFound, Storage
+from emcore.storage import BadKey, FileStorage, NotFound, Storage
 
-CLIENT_PREFIX = "/v/x/"
-DATA_PREFIX = "/data/"
+DATA = "data/"
 # The wheel's client is Neuroglancer's Python-integration build: it keeps an EventSource open on
 # /events/<token> for state pushed by a Python kernel, and while that fails it shows "Disconnected
 # from Python server. Retrying..." over the bottom of the view and retries forever. A stream that
@@ -33,38 +39,35 @@ def client_dir() -> str:
     return os.path.join(os.path.dirname(neuroglancer.__file__), "static", "client")
 
 
-def _handler(store: Storage, static: str, closing: threading.Event):
+def _handler(store: Storage, static: str, closing: threading.Event, token: str, hosts: set[str]):
+    client_prefix, events_path = f"/v/{token}/", f"{EVENTS_PREFIX}{token}"
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def log_message(self, *args):
             pass
 
-        def _cors(self):
-            self.send_header("Access-Control-Allow-Origin", "*")
-            self.send_header("Access-Control-Allow-Headers", "Range")
-            self.send_header("Access-Control-Expose-Headers", "Content-Range, Content-Length")
-
-        def do_OPTIONS(self):
-            self.send_response(204)
-            self._cors()
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+        def _foreign(self) -> bool:
+            host = self.headers.get("Host", "")
+            origin = self.headers.get("Origin")
+            return host not in hosts or (origin is not None and origin != f"http://{host}")
 
         def do_GET(self):
+            if self._foreign():
+                return self._send(403, b"forbidden")
             path = urllib.parse.urlparse(self.path).path
-            if path.startswith(DATA_PREFIX):
-                self._serve_object(urllib.parse.unquote(path[len(DATA_PREFIX):]))
-            elif path.startswith(CLIENT_PREFIX):
-                self._serve_client(path[len(CLIENT_PREFIX):] or "index.html")
-            elif path.startswith(EVENTS_PREFIX):
+            if path == events_path:
                 self._serve_events()
+            elif path.startswith(client_prefix + DATA):
+                self._serve_object(urllib.parse.unquote(path[len(client_prefix + DATA):]))
+            elif path.startswith(client_prefix):
+                self._serve_client(path[len(client_prefix):] or "index.html")
             else:
                 self._send(404, b"not found")
 
         def _serve_events(self):
             self.send_response(200)
-            self._cors()
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")
             self.send_header("Connection", "close")
@@ -87,8 +90,6 @@ def _handler(store: Storage, static: str, closing: threading.Event):
                 self._send(200, f.read(), mimetypes.guess_type(full)[0] or "application/octet-stream")
 
         def _serve_object(self, key: str):
-            if ".." in key.split("/"):
-                return self._send(404, b"not found")
             match = _RANGE.match(self.headers.get("Range", ""))
             try:
                 if match is None:
@@ -97,14 +98,13 @@ def _handler(store: Storage, static: str, closing: threading.Event):
                 start = int(match.group(1))
                 end = int(match.group(2)) + 1 if match.group(2) else total
                 body = store.read_range(key, start, end)
-            except NotFound:
+            except (NotFound, BadKey):
                 return self._send(404, b"not found")
             self._send(206, body, _content_type(key),
                        content_range=f"bytes {start}-{start + len(body) - 1}/{total if total is not None else '*'}")
 
         def _send(self, code: int, body: bytes, ctype: str = "text/plain", content_range: str | None = None):
             self.send_response(code)
-            self._cors()
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
             if content_range:
@@ -136,7 +136,7 @@ def layers_of(store: Storage, base_url: str) -> list[dict]:
             info = json.loads(store.read(f"{name}/info"))
         except NotFound:
             continue
-        layer = {"type": kind, "source": f"precomputed://{base_url}{DATA_PREFIX}{name}", "name": name}
+        layer = {"type": kind, "source": f"precomputed://{base_url}/{DATA}{name}", "name": name}
         if kind == "image" and info["data_type"] == "uint8":
             layer["shader"] = "#uicontrol invlerp normalized\nvoid main() { emitGrayscale(normalized()); }"
         layers.append(layer)
@@ -158,16 +158,22 @@ def viewer_state(store: Storage, base_url: str, layout: str = "4panel") -> dict:
 
 
 def viewer_url(base_url: str, state: dict) -> str:
-    return f"{base_url}{CLIENT_PREFIX}#!" + urllib.parse.quote(json.dumps(state, separators=(",", ":")))
+    return f"{base_url}/#!" + urllib.parse.quote(json.dumps(state, separators=(",", ":")))
 
 
 class ViewerServer:
+    """`base_url` (http://host:port/v/<token>) is the client's page; the data lies below it."""
+
     def __init__(self, store: Storage, host: str = "127.0.0.1", port: int = 0):
         self.store = store
         self.closing = threading.Event()
-        self.httpd = ThreadingHTTPServer((host, port), _handler(store, client_dir(), self.closing))
+        token = secrets.token_urlsafe(24)
+        self.httpd = ThreadingHTTPServer((host, port), None)
+        bound = self.httpd.server_address[1]
+        hosts = {f"{host}:{bound}"} | ({f"localhost:{bound}"} if host == "127.0.0.1" else set())
+        self.httpd.RequestHandlerClass = _handler(store, client_dir(), self.closing, token, hosts)
         self.httpd.daemon_threads = True
-        self.base_url = f"http://{host}:{self.httpd.server_address[1]}"
+        self.base_url = f"http://{host}:{bound}/v/{token}"
 
     def url(self, layout: str = "4panel") -> str:
         return viewer_url(self.base_url, viewer_state(self.store, self.base_url, layout))

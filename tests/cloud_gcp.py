@@ -44,7 +44,7 @@ class FunctionServer:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "functions_framework", "--target", "handle",
-                 "--source", str(self.source), "--port", str(self.port)],
+                 "--source", str(self.source), "--host", "127.0.0.1", "--port", str(self.port)],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -82,9 +82,16 @@ def available_stages() -> tuple[str, ...]:
     return tuple(s for s in STAGES if importlib.util.find_spec(f"functions.{s}.stage") is not None)
 
 
-def _function_sources() -> dict[str, Path]:
-    sources = {stage: ROOT / "functions" / stage / "main.py" for stage in available_stages()}
-    sources[ORCHESTRATOR] = ROOT / "orchestrator" / "main.py"
+def _function_sources(faults: bool, extra_stages: tuple[str, ...]) -> dict[str, tuple[Path, dict]]:
+    """Each function's source and its own environment. With `faults`, every function runs inside
+    tests/faults/ (the real handler, wrapped to fail where a test arms it)."""
+    if faults:
+        worker = ROOT / "tests" / "faults" / "worker_main.py"
+        sources = {stage: (worker, {"EMCTL_TEST_STAGE": stage}) for stage in available_stages() + extra_stages}
+        sources[ORCHESTRATOR] = (ROOT / "tests" / "faults" / "orchestrator_main.py", {})
+        return sources
+    sources = {stage: (ROOT / "functions" / stage / "main.py", {}) for stage in available_stages()}
+    sources[ORCHESTRATOR] = (ROOT / "orchestrator" / "main.py", {})
     return sources
 
 
@@ -102,7 +109,7 @@ def _provision(env: dict, names: Names, servers: dict[str, FunctionServer]) -> N
     subscriber.create_subscription(request={
         "name": sub(names.events_subscription), "topic": topic(names.events_topic),
         "push_config": orchestrator_push, "ack_deadline_seconds": 60, "retry_policy": retry})
-    for stage in available_stages():
+    for stage in (name for name in servers if name != ORCHESTRATOR):
         for name in (names.task_topic(stage), names.dead_letter_topic(stage)):
             publisher.create_topic(request={"name": topic(name)})
         subscriber.create_subscription(request={
@@ -117,7 +124,10 @@ def _provision(env: dict, names: Names, servers: dict[str, FunctionServer]) -> N
 
 
 @contextlib.contextmanager
-def emulated_gcp(prefix: str = "emctl"):
+def emulated_gcp(prefix: str = "emctl", faults: bool = False, extra_stages: tuple[str, ...] = (),
+                 extra_env: dict | None = None):
+    """`faults`: run the functions inside tests/faults/ (see there), with `extra_stages` (stages
+    the tests register themselves) and `extra_env` for every function."""
     names = Names(prefix)
     with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory(prefix="emctl-gcp-") as tmp:
         pubsub = stack.enter_context(emulators.pubsub_emulator(PROJECT))
@@ -129,9 +139,10 @@ def emulated_gcp(prefix: str = "emctl"):
             pubsub_project=PROJECT, pubsub_topic=names.events_topic, pubsub_emulator_host=pubsub.host))
         env = {**os.environ, **pubsub.env, **gcs.env, "EMCTL_PROJECT": PROJECT, "EMCTL_PREFIX": prefix,
                "GOOGLE_CLOUD_PROJECT": PROJECT, "TENSORSTORE_GCS_HTTP_URL": gcs.endpoint,
-               "PYTHONPATH": str(ROOT)}
-        servers = {name: FunctionServer(name, source, emulators.free_port(), env, Path(tmp) / f"{name}.log")
-                   for name, source in _function_sources().items()}
+               "PYTHONPATH": str(ROOT), **(extra_env or {})}
+        servers = {name: FunctionServer(name, source, emulators.free_port(), {**env, **own},
+                                        Path(tmp) / f"{name}.log")
+                   for name, (source, own) in _function_sources(faults, extra_stages).items()}
         for server in servers.values():
             server.start()
             stack.callback(server.kill)

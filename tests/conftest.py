@@ -45,3 +45,13 @@ def pubsub_emulator():
             pytest.skip(str(e))
         stack.enter_context(_environment(emu.env))
         yield emu
+
+
+@pytest.fixture
+def noop_stage():
+    """The engine tests' stage (tests/noop_stage.py), registered for the test."""
+    from orchestrator import registry
+    from tests.noop_stage import register
+    register()
+    yield
+    registry.unregister_stage("noop")

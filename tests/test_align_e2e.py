@@ -96,10 +96,12 @@ def test_status_report_names_the_blank_section(aligned):
 def test_a_retried_pair_task_rewrites_the_same_bytes(aligned):
     """The first pair task (a run of sections) run again writes every record byte for byte."""
     job, store, _, raw_dir = aligned
-    params = STAGE.plan(job, "pairs", store)[0]
+    plan = STAGE.plan(job, "pairs", store)
+    params = plan[0]
     run = range(params["z"], params["z"] + params["count"])
     before = [store.read(records.pairs_key(z)) for z in run]
-    message = TaskMessage(job.id, store.url, "align", "pairs", 0, params, attempt=2)
+    message = TaskMessage(job.id, store.url, "align", "pairs", 0, params, attempt=2, count=len(plan),
+                          generation=job.generation)
     store.delete(marker_key("align.pairs", 0))
     execute(message, STAGE)
     assert [store.read(records.pairs_key(z)) for z in run] == before

@@ -81,7 +81,8 @@ def test_duplicate_delivery_changes_nothing(cloud):
     before = store.read("image_raw/info"), sorted(store.list("markers/pyramid.0/"))
     marker = json.loads(store.read("markers/pyramid.0/0/0.json"))
     plan = json.loads(store.read("plan/pyramid.0.json"))
-    message = TaskMessage("cloud-a", store.url, "pyramid", "0", 0, plan["tasks"][0])
+    job = engine.read_job(store)
+    message = TaskMessage("cloud-a", store.url, "pyramid", "0", 0, plan["tasks"][0], 1, plan["count"], job.generation)
     from google.cloud import pubsub_v1
     publisher = pubsub_v1.PublisherClient()
     topic = publisher.topic_path("emctl-test", cloud.names.task_topic("pyramid"))
@@ -145,17 +146,31 @@ def test_worker_killed_mid_task_is_redelivered(cloud):
     np.testing.assert_array_equal(got, stack.transpose(2, 1, 0))
 
 
-def test_emctl_start_with_a_cloud_dest_takes_the_upload_path(cloud, tmp_path):
+def test_emctl_start_with_a_cloud_dest_takes_the_upload_path(cloud, tmp_path, capsys):
     """`emctl start` with a gs:// dest and a local source uploads the sections and the config
-    under the bucket's upload prefix; the bucket's notifications do the rest."""
+    under the bucket's upload prefix; the bucket's notifications do the rest. A second job with
+    the same id uploads apart (another dest), or is refused (the same dest, another config)
+    before anything of the first is overwritten."""
     from orchestrator.cli.main import main as emctl
-    stack = smooth_stack(70, 60, SECTIONS, seed=13)
-    write_pngs(tmp_path / "raw", stack)
-    cfg = config("cloud-d", str(tmp_path / "raw"), "gs://emctl-data/jobs/cloud-d/")
-    (tmp_path / "job.json").write_text(json.dumps(cfg))
-    assert emctl(["start", "--config", str(tmp_path / "job.json")]) == 0
-    uploaded = json.loads(cloud.bucket().blob("uploads/cloud-d/job.json").download_as_bytes())
-    assert uploaded["source"] == "gs://emctl-data/uploads/cloud-d/raw/"
-    store = open_storage(cfg["dest"])
-    assert wait_for(store, states=("complete",)).state == "complete"
-    np.testing.assert_array_equal(read_volume(store.url + "image_raw")[..., 0], stack.transpose(2, 1, 0))
+    stacks = {"d1": smooth_stack(70, 60, SECTIONS, seed=13), "d2": smooth_stack(70, 60, SECTIONS, seed=14)}
+    for name, stack in stacks.items():
+        write_pngs(tmp_path / name, stack)
+        cfg = config("cloud-d", str(tmp_path / name), f"gs://emctl-data/jobs/cloud-{name}/")
+        (tmp_path / f"{name}.json").write_text(json.dumps(cfg))
+        assert emctl(["start", "--config", str(tmp_path / f"{name}.json")]) == 0
+    inboxes = {blob.name.split("/")[1] for blob in cloud.bucket().list_blobs(prefix="uploads/cloud-d")}
+    assert len(inboxes) == 2 and all(i.startswith("cloud-d-") for i in inboxes), "one folder per job"
+    for name, stack in stacks.items():
+        store = open_storage(f"gs://emctl-data/jobs/cloud-{name}/")
+        assert wait_for(store, states=("complete",)).state == "complete"
+        np.testing.assert_array_equal(read_volume(store.url + "image_raw")[..., 0], stack.transpose(2, 1, 0))
+        assert json.loads(store.read("job.json"))["source"].startswith("gs://emctl-data/uploads/cloud-d-")
+
+    clash = config("cloud-d", str(tmp_path / "d2"), "gs://emctl-data/jobs/cloud-d1/")
+    clash["stages"]["pyramid"]["raw"] = False
+    (tmp_path / "clash.json").write_text(json.dumps(clash))
+    before = {b.name: b.md5_hash for b in cloud.bucket().list_blobs(prefix="uploads/cloud-d")}
+    capsys.readouterr()
+    assert emctl(["start", "--config", str(tmp_path / "clash.json")]) == 2
+    assert "holds a different job" in capsys.readouterr().err
+    assert {b.name: b.md5_hash for b in cloud.bucket().list_blobs(prefix="uploads/cloud-d")} == before

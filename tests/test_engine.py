@@ -1,55 +1,18 @@
-"""The wave engine on its own: a trivial stage defined here (its tasks do nothing but exist) so
-that every storage operation counted is the engine's and the worker protocol's."""
+"""The wave engine on its own: a trivial stage (tests/noop_stage.py: its tasks do nothing but
+exist) so that every storage operation counted is the engine's and the worker protocol's."""
 from __future__ import annotations
 
 import threading
 
 import pytest
 
-from emcore.protocol import TaskMessage, done_key, marker_key, started_key
-from emcore.schema import Field, Section
+from emcore.protocol import done_key, marker_key, started_key
 from emcore.storage import open_storage
 from emcore.worker import execute
 from orchestrator import engine, registry
+from orchestrator.fanout import Turn
 from orchestrator.local import LocalRunner
-
-
-class CountingStage:
-    """Two waves of `tasks` tasks each; a task only returns its parameters."""
-    name = "noop"
-
-    def waves(self, job, store):
-        return ["a", "b"] if job.stage("noop") is not None else []
-
-    def plan(self, job, wave, store):
-        return [{"i": i} for i in range(job.stage("noop")["tasks"])]
-
-    def run(self, ctx, params):
-        return {"i": params["i"]}
-
-
-OPTIONS = Section("noop", "engine test stage", fields=(Field("tasks", "int", 10),))
-
-
-@pytest.fixture
-def noop_stage():
-    registry.register_stage(CountingStage(), OPTIONS)
-    yield
-    registry.unregister_stage("noop")
-
-
-class RecordingQueue:
-    def __init__(self):
-        self.messages: list[TaskMessage] = []
-        self.lock = threading.Lock()
-
-    def publish(self, messages):
-        with self.lock:
-            self.messages.extend(messages)
-
-
-def make_job(dest, tasks):
-    return registry.load_job({"id": "engine-test", "dest": dest, "stages": {"noop": {"tasks": tasks}}})
+from tests.noop_stage import CountingStage, RecordingQueue, make_job
 
 
 def test_10000_task_wave_costs_linear_storage_operations(noop_stage):
@@ -61,21 +24,20 @@ def test_10000_task_wave_costs_linear_storage_operations(noop_stage):
     engine.advance(job, store, queue)
     assert len(queue.messages) == n
     before = sum(store.ops.values())
-    worker_store = None
+    # The worker's own operations go through its own Storage instance (as in a separate process).
+    worker_store = open_storage(job.dest)
     completed = 0
     for message in list(queue.messages[:n]):
-        marker = execute(message, registry.get_stage("noop"))
-        assert marker["summary"] == {"i": message.task}
+        marker = execute(message, registry.get_stage("noop"), worker_store)
+        assert marker["summary"] == {"i": message.task, "salt": "none"}
         completed += engine.on_marker(job, store, message.wave_id, message.task, queue)
     assert completed == 1
     assert store.exists(done_key("noop.a"))
-    # The worker's own operations go through its own Storage instance (as in a separate process).
-    from emcore.worker import _job_at
-    worker_store, _ = _job_at(store.url)
     total = sum(store.ops.values()) - before + sum(worker_store.ops.values())
-    # Per task: marker exists-check and create (worker), one group listing (orchestrator); per
-    # closed group one create and one listing; the next wave's plan, claim and probes are O(1).
-    c = 3.5
+    # Per task: job.json (its generation), marker exists-check and create (worker), one group
+    # listing (orchestrator); per closed group one create and one listing; the next wave's plan,
+    # claim, probes and fan-out records are O(1) per 1000 tasks.
+    c = 4.5
     print(f"{n}-task wave: {total} storage operations, {total / n:.3f} per task (bound c = {c})")
     assert total <= c * n
     # And the next wave was fanned out once.
@@ -102,10 +64,11 @@ def test_racing_orchestrators_fan_out_the_next_wave_once(noop_stage, tmp_path):
         barrier.wait()
         order = range(n) if seed % 2 else reversed(range(n))
         for task in order:
-            if engine.on_marker(job, s, "noop.a", task, queue):
+            turn = Turn(owner=f"event-{seed}-{task}")   # each marker event its own delivery
+            if engine.on_marker(job, s, "noop.a", task, queue, turn=turn):
                 completions.append(task)
             if task % 50 == 0:
-                engine.advance(job, s, queue)
+                engine.advance(job, s, queue, turn=turn)
 
     threads = [threading.Thread(target=orchestrator_invocation, args=(i,)) for i in range(8)]
     for t in threads:

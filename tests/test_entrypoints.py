@@ -84,7 +84,7 @@ def test_failed_task_is_a_5xx_and_its_error_is_kept(render_wave):
     client = create_app("handle", str(ROOT / "functions/align/main.py")).test_client()
     assert client.post("/", json=push_envelope(messages[2], attempt=3)).status_code == 500
     error = json.loads(store.read("errors/align.render/2.json"))
-    assert "img00002.png cannot be decoded" in error["error"] and error["attempt"] == 3
+    assert "img00002.png is not a PNG file" in error["error"] and error["attempt"] == 3
     assert not store.exists(marker_key("align.render", 2))
 
 

@@ -90,7 +90,8 @@ def test_worker_drains_a_wave_like_any_other_task(pubsub_emulator, seamless_regi
     engine.submit_job(store, job)
     engine.advance(job, store, PubSubQueue())            # plans and publishes seamless.images
     publisher.publish(topic(names.task_topic("seamless")), b"not a task").result()
-    lost = TaskMessage("lost", (tmp_path / "nowhere").as_uri() + "/", "seamless", "images", 0, {"z": 0})
+    lost = TaskMessage("lost", (tmp_path / "nowhere").as_uri() + "/", "seamless", "images", 0, {"z": 0}, 1, 1,
+                       job.generation)
     publisher.publish(topic(names.task_topic("seamless")), lost.to_bytes()).result()
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(GPU_JOBS)])}

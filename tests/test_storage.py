@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from emcore.storage import FileStorage, NotFound, StorageError, open_storage
+from emcore.storage import BadKey, FileStorage, NotFound, StorageError, open_storage
 
 
 @pytest.fixture(params=["file", "mem", pytest.param("gs", marks=pytest.mark.emulator),
@@ -209,6 +209,62 @@ def test_child(store):
         mine = [k for k in storage_cloud._clients if k[0] == store.url[:2] and k[2] == os.getpid()]
         # One client per endpoint: other tests' emulators (tests/cloud_gcp.py) add their own.
         assert len(mine) == len({k[1] for k in mine})
+
+
+@pytest.mark.parametrize("key", ["../escape", "a/../../b", "/abs", "a//b", "./a", "a/.", "a\\b", ""])
+def test_no_key_leaves_the_root(store, base, key):
+    """Keys come from task messages too: none may name an object beside the root, on a
+    filesystem or in a bucket (where `..` is a plain name, but the prefix check is ours)."""
+    for op in (lambda: store.write(key, b"x"), lambda: store.read(key), lambda: store.create(key, b"x"),
+               lambda: store.exists(key), lambda: store.delete(key)):
+        with pytest.raises(BadKey, match="would leave its root"):
+            op()
+    with pytest.raises(BadKey):
+        list(store.list("../"))
+    assert list(base.list()) == [], "nothing was written anywhere"
+
+
+def test_list_times_are_modification_times(store):
+    import time
+    before = time.time()
+    store.write("t/a", b"1")
+    store.create("t/b", b"2")
+    after = time.time()
+    listed = dict(store.list_times("t/"))
+    assert sorted(listed) == ["t/a", "t/b"]
+    # Server clocks (the emulators') round to the second and may lead or lag ours a little.
+    assert all(before - 2 <= t <= after + 2 for t in listed.values()), (before, listed, after)
+
+
+def test_list_page_resumes_from_its_token(store):
+    for i in range(7):
+        store.write(f"p/{i}", b"")
+    page, token = store.list_page("p/", None, 3)
+    keys = [k for k, _ in page]
+    while token is not None:
+        page, token = store.list_page("p/", token, 3)
+        keys += [k for k, _ in page]
+    assert keys == [f"p/{i}" for i in range(7)]
+
+
+def test_temporaries_carry_the_mark_lifecycle_rules_select(bucket_url):
+    """Only objects written as temporaries carry the mark (GCS custom time, S3 tag) that the
+    bucket's lifecycle rule is conditioned on; outputs carry none."""
+    store = open_storage(bucket_url + "job/")
+    store.write("tiles/0", b"t", temporary=True)
+    store.write("image/0", b"i")
+    if bucket_url.startswith("gs://"):
+        from emcore.storage_cloud import _gcs_client
+        bucket = _gcs_client().bucket(store.bucket)
+        assert bucket.get_blob("job/tiles/0").custom_time is not None
+        assert bucket.get_blob("job/image/0").custom_time is None
+    elif bucket_url.startswith("s3://"):
+        import boto3
+        tags = lambda key: boto3.client("s3").get_object_tagging(Bucket=store.bucket, Key=key)["TagSet"]  # noqa: E731
+        assert tags("job/tiles/0") == [{"Key": "emctl-temporary", "Value": "true"}]
+        assert tags("job/image/0") == []
+    else:
+        assert store.read("tiles/0") == b"t"
 
 
 # -- local failures ---------------------------------------------------------------------------

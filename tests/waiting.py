@@ -6,13 +6,15 @@ import time
 from orchestrator.status import job_status
 
 
-def wait_for(store, states=("complete", "failed"), timeout=180, poll=0.3):
-    """The job's status once it is in one of `states` with no wave still running."""
+def wait_for(store, states=("complete", "failed"), timeout=180, poll=0.3, settled=None):
+    """The job's status once it is in one of `states` and `settled(status)` holds (by default:
+    no wave still running)."""
+    settled = settled or (lambda status: not any(w.state == "running" for w in status.waves))
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            status = job_status(store)
-            if status.state in states and not any(w.state == "running" for w in status.waves):
+            status = job_status(store, notes=False)
+            if status.state in states and settled(status):
                 return status
         except FileNotFoundError:
             pass  # the job is not submitted yet

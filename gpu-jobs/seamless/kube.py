@@ -199,15 +199,16 @@ def launch_wave(job_id: str, root: str, stage: str, wave: str, tasks: int, gpu: 
 
 
 class LaunchingQueue:
-    """The orchestrator's cloud queue, plus GPU jobs: publishes exactly as the queue it wraps,
-    then, for messages of a GPU stage, makes sure a Job drains their wave (`launch_wave`)."""
+    """The orchestrator's cloud queue, plus GPU jobs: for messages of a GPU stage, first makes
+    sure a Job drains their wave (`launch_wave`), then publishes exactly as the queue it wraps.
+    A launch that fails raises before anything is published, so the batch is not recorded as
+    published (orchestrator/fanout.py) and the event's redelivery launches and publishes it again."""
 
     def __init__(self, inner, launch=launch_wave):
         self.inner = inner
         self.launch = launch
 
     def publish(self, messages) -> None:
-        self.inner.publish(messages)
         waves: dict[tuple, int] = {}
         for m in messages:
             if m.stage in GPU_STAGES:
@@ -215,6 +216,7 @@ class LaunchingQueue:
                 waves[key] = waves.get(key, 0) + 1
         for (job_id, root, stage, wave), count in waves.items():
             self.launch(job_id, root, stage, wave, count, needs_gpu(_stage_options(root, stage), wave))
+        self.inner.publish(messages)
 
     def publish_event(self, event: dict) -> None:
         self.inner.publish_event(event)

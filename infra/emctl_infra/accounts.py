@@ -2,9 +2,10 @@
 nodes' account, and every role any of them holds. `grant()` is the whole list; docs/deploy.md's
 table states the same, and a test checks one against the other.
 
-Nothing here is granted on the project except what has no narrower scope (creating GKE Jobs, the
-node account's logging and monitoring): object access is on the data bucket, publishing on the
-topics each account publishes to, invoking on each service.
+Nothing here is granted on the project except what has no narrower scope (finding the GKE
+cluster, the node account's logging and monitoring): object access is on the data bucket,
+publishing on the topics each account publishes to, invoking on each service. Creating the GPU
+stage's Jobs is a Kubernetes right in one namespace (kube_access.py), not a project role.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ OBJECTS = "roles/storage.objectUser"      # read, write, list, delete objects; n
 PUBLISHER = "roles/pubsub.publisher"
 SUBSCRIBER = "roles/pubsub.subscriber"
 INVOKER = "roles/run.invoker"
-GKE_JOBS = "roles/container.developer"    # create and watch Jobs in the GPU cluster
+CLUSTER_VIEWER = "roles/container.clusterViewer"   # find the GPU cluster and connect: no Kubernetes object
 WORKLOAD_IDENTITY = "roles/iam.workloadIdentityUser"
 NODE = "roles/container.defaultNodeServiceAccount"
 IMAGE_READER = "roles/artifactregistry.reader"
@@ -77,14 +78,14 @@ def grant(settings: Settings, accounts: Accounts, *, bucket, events_topic, task_
         on_bucket(stage, sa)
         on_topic(f"{stage}-publishes-events", sa, events_topic)
 
-    # orchestrator: objects (job roots, uploads), publishing every stage's tasks, GKE Jobs
+    # orchestrator: objects (job roots, uploads), publishing every stage's tasks, the GPU cluster
     orchestrator = accounts.functions[ORCHESTRATOR]
     on_bucket(ORCHESTRATOR, orchestrator)
     for stage, topic in task_topics.items():
         on_topic(f"{ORCHESTRATOR}-publishes-{stage}", orchestrator, topic)
     if cluster is not None:
-        out.append(gcp.projects.IAMMember(f"{ORCHESTRATOR}-creates-gpu-jobs", project=project, role=GKE_JOBS,
-                                          member=member(orchestrator)))
+        out.append(gcp.projects.IAMMember(f"{ORCHESTRATOR}-finds-the-gpu-cluster", project=project,
+                                          role=CLUSTER_VIEWER, member=member(orchestrator)))
 
     # invoker: the identity of every push delivery, allowed to call exactly the services pushed to
     for name, service in services.items():

@@ -1,15 +1,13 @@
 """The data bucket: private (uniform bucket-level access, public access prevention enforced),
-CORS for the Neuroglancer origins in the stack config, and lifecycle rules that delete a job's
+CORS for the Neuroglancer origins in the stack config, and a lifecycle rule that deletes
 temporary objects a few days after they were written.
 
-TEMPORARY_PREFIXES is the one list of them (each relative to a job root; a test checks each
-against the runtime module that writes it):
-  tiles/          the rendered stack the pyramid reads (emcore/tiles.py)
-  errors/         a failing attempt's error, read by the dead-letter handler (emcore/entry.py)
-  cc/labels/ ...  the cc stage's per-chunk intermediates and partial merges (functions/cc/store.py)
-
-Lifecycle conditions match object-name prefixes from the bucket root only, so a rule covers the job
-roots named in `emctl:temporaryRoots` (default: the bucket root); see docs/deploy.md.
+The rule selects objects by their custom time, which the runtime sets on temporaries only
+(`Storage.write(..., temporary=True)`: the rendered tiles unless `keep_tiles`, a failing
+attempt's error record) and on nothing else. So the rule can never touch an output, whatever a
+job's dest (a dest below a prefix named `tiles/` included), and an object without a custom time
+never matches `days_since_custom_time`. A job that completes deletes its temporaries itself (its
+tidy waves); the rule is for jobs that do not.
 """
 from __future__ import annotations
 
@@ -17,23 +15,16 @@ import pulumi_gcp as gcp
 
 from emctl_infra.settings import Settings
 
-TEMPORARY_PREFIXES = ("tiles/", "errors/", "cc/labels/", "cc/faces/", "cc/stats/", "cc/partials/")
-
 # What Neuroglancer needs to read precomputed volumes straight from the bucket: ranged GETs of shards.
 CORS_METHODS = ["GET", "HEAD"]
 CORS_RESPONSE_HEADERS = ["Content-Type", "Content-Length", "Content-Range", "Content-Encoding",
                          "Accept-Ranges", "Range", "ETag"]
 
 
-def temporary_prefixes(settings: Settings) -> list[str]:
-    roots = [r.strip("/") + "/" if r.strip("/") else "" for r in settings.temporary_roots]
-    return [root + prefix for root in roots for prefix in TEMPORARY_PREFIXES]
-
-
 def data_bucket(settings: Settings) -> gcp.storage.Bucket:
     rules = [
         {"action": {"type": "Delete"},
-         "condition": {"age": settings.temporary_days, "matches_prefixes": temporary_prefixes(settings)}},
+         "condition": {"days_since_custom_time": settings.temporary_days}},
         # an interrupted multipart upload is invisible but billed
         {"action": {"type": "AbortIncompleteMultipartUpload"}, "condition": {"age": 1}},
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from emcore.names import ORCHESTRATOR, UPLOAD_PREFIX
 from emctl_infra import accounts as accounts_mod
 from emctl_infra import bucket as bucket_mod
-from emctl_infra import gke, messaging, registry, services as services_mod, settings as settings_mod
+from emctl_infra import gke, kube_access, messaging, registry, services as services_mod, settings as settings_mod, sweep
 
 
 def build(settings: settings_mod.Settings | None = None) -> dict:
@@ -17,6 +17,8 @@ def build(settings: settings_mod.Settings | None = None) -> dict:
     cluster = gpu_env = None
     if settings.gpu.enabled:
         cluster = gke.create(settings, accounts.gpu, accounts.nodes)
+        kube_access.create(settings.prefix, cluster.cluster, cluster.namespace, cluster.kubernetes_account,
+                           accounts.functions[ORCHESTRATOR], accounts.gpu)
         gpu_image = registry_url.apply(lambda url: f"{url}/seamless:{settings.image_tag}")
         gpu_env = cluster.orchestrator_env(settings, gpu_image)
     services = services_mod.create(settings, accounts, registry_url, gpu_env)
@@ -25,6 +27,7 @@ def build(settings: settings_mod.Settings | None = None) -> dict:
     subs = messaging.subscriptions(settings, topics, services, accounts.invoker)
     messaging.service_agent_grants(settings, topics, subs, accounts.invoker)
     notification, _ = messaging.upload_notifications(settings, data, topics.events)
+    sweeper, _ = sweep.create(settings, data, topics.events)
 
     accounts_mod.grant(settings, accounts, bucket=data, events_topic=topics.events, task_topics=topics.tasks,
                        services=services, gpu_subscription=subs.tasks.get("seamless"), repository=repo,
@@ -48,6 +51,7 @@ def build(settings: settings_mod.Settings | None = None) -> dict:
         # what `emctl` needs to use this stack: export these, then give job.json a dest under bucketUrl
         "emctlEnv": {"EMCTL_PROJECT": settings.project, "EMCTL_PREFIX": settings.prefix},
         "destExample": bucket_url.apply(lambda url: f"{url}<job-id>/"),
+        "sweepJob": sweeper.name,
     }
     if cluster is not None:
         outputs["gpuCluster"] = cluster.cluster.name

@@ -44,7 +44,8 @@ class Settings:
     max_backoff_seconds: int = 600
     cors_origins: tuple = tuple(DEFAULT_CORS_ORIGINS)
     temporary_days: int = 7
-    temporary_roots: tuple = ("",)
+    sweep_minutes: int = 10
+    stall_minutes: int = 30
     soft_delete_days: int = 0
     ingress: str = INGRESS_CHOICES[0]
     gpu: Gpu = Gpu()
@@ -89,6 +90,13 @@ class Settings:
                 or self.prefix != self.prefix.lower()):
             problems.append(f"emctl:prefix {self.prefix!r}: use up to 14 lowercase letters, digits and dashes, starting with a letter "
                             "(service account ids are at most 30 characters)")
+        if not 1 <= self.sweep_minutes <= 59:
+            problems.append(f"emctl:sweepMinutes must be 1..59, not {self.sweep_minutes}")
+        # A task may run for its request timeout (at most 600 s) and wait out the longest retry
+        # backoff before it writes anything: a shorter stall would re-drive jobs that are running.
+        if self.stall_minutes * 60 < 600 + self.max_backoff_seconds + 60:
+            problems.append(f"emctl:stallMinutes ({self.stall_minutes}) must exceed the longest task (10 min) plus "
+                            f"emctl:maxBackoffSeconds ({self.max_backoff_seconds} s) and a minute")
         if problems:
             raise ValueError("stack configuration: " + "; ".join(problems))
         return self
@@ -128,7 +136,8 @@ def from_config(get: Callable[[str], str | None]) -> Settings:
         max_backoff_seconds=value("emctl:maxBackoffSeconds", "int", 600),
         cors_origins=tuple(value("emctl:corsOrigins", "object", DEFAULT_CORS_ORIGINS)),
         temporary_days=value("emctl:temporaryDays", "int", 7),
-        temporary_roots=tuple(value("emctl:temporaryRoots", "object", [""])),
+        sweep_minutes=value("emctl:sweepMinutes", "int", 10),
+        stall_minutes=value("emctl:stallMinutes", "int", 30),
         soft_delete_days=value("emctl:softDeleteDays", "int", 0),
         ingress=value("emctl:ingress", default=INGRESS_CHOICES[0]),
         gpu=Gpu(

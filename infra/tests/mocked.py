@@ -75,6 +75,8 @@ class Mocks(pulumi.runtime.Mocks):
             rid = inputs["name"]
         elif t.endswith("artifactregistry/repository:Repository"):
             outputs["name"] = inputs["repositoryId"]
+        elif t.endswith("container/cluster:Cluster"):
+            outputs.update(endpoint="203.0.113.7", masterAuth={"clusterCaCertificate": "Q0E="})
         self.deployment.resources.append(Resource(t, args.name, inputs, outputs))
         return rid, outputs
 

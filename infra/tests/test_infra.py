@@ -13,7 +13,6 @@ import yaml
 
 from mocked import INFRA, PROJECT, PUBLIC, PUBSUB_AGENT, REPO, STORAGE_AGENT, deploy, email
 from emcore.names import GPU_STAGES, ORCHESTRATOR, STAGES, UPLOAD_PREFIX, Names
-from emctl_infra.bucket import TEMPORARY_PREFIXES
 from emctl_infra.profiles import HEAVY_STAGES, PROFILES
 from emctl_infra.settings import DEFAULT_CORS_ORIGINS, DEFAULT_MAX_INSTANCES
 
@@ -178,28 +177,31 @@ def test_the_bucket_is_private_with_cors_and_expiring_temporaries(stack):
     [cors] = b["cors"]
     assert cors["origins"] == DEFAULT_CORS_ORIGINS and set(cors["methods"]) == {"GET", "HEAD"}
     assert {"Range", "Content-Range"} <= set(cors["responseHeaders"])
-    deletes = [r for r in b["lifecycleRules"] if r["action"]["type"] == "Delete"]
-    assert [sorted(r["condition"]["matchesPrefixes"]) for r in deletes] == [sorted(TEMPORARY_PREFIXES)]
-    assert deletes[0]["condition"]["age"] == 7
-    assert not any(p.startswith(UPLOAD_PREFIX) for p in deletes[0]["condition"]["matchesPrefixes"])
     assert stack.exports["bucketUrl"] == f"gs://{PROJECT}-emctl-data/"
 
 
-def test_temporary_prefixes_are_the_ones_the_runtime_writes():
-    """Each listed prefix is written by the module that owns it (read as source: this environment
-    cannot import the runtime's dependencies)."""
-    tiles = ast.parse((REPO / "emcore" / "tiles.py").read_text())
-    prefix = next(n.value.value for n in tiles.body if isinstance(n, ast.Assign)
-                  and any(getattr(t, "id", None) == "PREFIX" for t in n.targets))
-    assert f"{prefix}/" in TEMPORARY_PREFIXES
-    assert 'f"errors/{' in (REPO / "emcore" / "entry.py").read_text()
-    cc = (REPO / "functions" / "cc" / "store.py").read_text()
-    for p in TEMPORARY_PREFIXES:
-        if p.startswith("cc/"):
-            assert f'f"{p}' in cc, f"functions/cc/store.py writes nothing under {p}"
-    # and nothing a finished job is read from expires
-    for kept in ("image/", "segmentation/", "markers/", "failed/", "plan/", "waves/", "job.json", "cc/mapping"):
-        assert not any(kept.startswith(p) for p in TEMPORARY_PREFIXES)
+def test_the_lifecycle_rule_can_only_ever_touch_temporaries(stack):
+    """Its one condition is the custom time, which the runtime sets on temporaries alone
+    (emcore/storage_cloud.py, read as source: this environment cannot import the runtime): no
+    age or prefix condition that an output could match."""
+    [bucket] = stack.of("storage/bucket:Bucket")
+    deletes = [r for r in bucket.inputs["lifecycleRules"] if r["action"]["type"] == "Delete"]
+    assert [r["condition"] for r in deletes] == [{"daysSinceCustomTime": 7}]
+    storage = (REPO / "emcore" / "storage_cloud.py").read_text()
+    assert storage.count("custom_time =") == 1 and "if temporary:" in storage
+    writers = {path: path.read_text() for path in (REPO / "emcore" / "tiles.py", REPO / "emcore" / "entry.py")}
+    assert all("temporary=" in text for text in writers.values()), "tiles and error records are temporaries"
+
+
+def test_the_sweep_is_scheduled_to_the_orchestrators_topic(stack, names):
+    import base64
+    import json
+    [job] = stack.of("cloudscheduler/job:Job")
+    target = job.inputs["pubsubTarget"]
+    assert target["topicName"] == f"projects/{PROJECT}/topics/{names.events_topic}"
+    assert json.loads(base64.b64decode(target["data"])) == {
+        "kind": "sweep", "bucket": f"gs://{PROJECT}-emctl-data/", "stall_seconds": 1800}
+    assert job.inputs["schedule"] == "*/10 * * * *"
 
 
 # --- GPU -----------------------------------------------------------------------------------------
@@ -221,6 +223,25 @@ def test_the_gpu_pool_scales_from_zero_on_spot_nodes(stack, names):
     [wi] = [r for r in stack.of("serviceaccount/iAMMember:IAMMember") if r.inputs["role"] == "roles/iam.workloadIdentityUser"]
     assert wi.inputs["serviceAccountId"].endswith(email(names.gpu_account))
     assert wi.inputs["member"] == f"serviceAccount:{PROJECT}.svc.id.goog[emctl/{names.gpu_account}]"
+
+
+def test_the_orchestrator_may_create_jobs_in_one_namespace_and_nothing_else(stack, names):
+    project_roles = {r.inputs["role"] for r in stack.of("projects/iAMMember:IAMMember")
+                     if r.inputs["member"] == f"serviceAccount:{email(names.service_account(ORCHESTRATOR))}"}
+    assert project_roles == {"roles/container.clusterViewer"}, "no Kubernetes object rights on the project"
+    assert not stack.of("ClusterRole") and not stack.of("ClusterRoleBinding")
+    [role] = stack.of("rbac.authorization.k8s.io/v1:Role")
+    assert role.inputs["metadata"]["namespace"] == "emctl"
+    assert role.inputs["rules"] == [{"apiGroups": ["batch"], "resources": ["jobs"],
+                                     "verbs": ["create", "get", "list", "patch"]}]
+    [binding] = stack.of("rbac.authorization.k8s.io/v1:RoleBinding")
+    assert binding.inputs["metadata"]["namespace"] == "emctl"
+    assert binding.inputs["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                         "name": role.inputs["metadata"]["name"]}
+    assert binding.inputs["subjects"] == [{"kind": "User", "name": email(names.service_account(ORCHESTRATOR)),
+                                           "apiGroup": "rbac.authorization.k8s.io"}]
+    [account] = stack.of("core/v1:ServiceAccount")
+    assert account.inputs["metadata"]["annotations"] == {"iam.gke.io/gcp-service-account": email(names.gpu_account)}
 
 
 def test_the_orchestrator_is_told_where_to_run_gpu_jobs(stack, names):

@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from orchestrator.cli import plan_cmd, retry, start, status, validate, view
+from orchestrator.cli import plan_cmd, resume, retry, start, status, validate, view
 from orchestrator.cli.common import UserError
 
-COMMANDS = (start, status, retry, view, validate, plan_cmd)
+COMMANDS = (start, status, resume, retry, view, validate, plan_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,8 +21,11 @@ def run(args) -> int:
     store = job_root(args.job)
     job = read_job(store)
     if not is_local_job(job):
-        from emcore.queues import cloud_queue
+        # The orchestrator's own queue: on Google Cloud it also launches a GPU stage's Job.
+        from orchestrator.cloud import cloud_queue
         from orchestrator.engine import retry
+        from orchestrator.sweep import register
+        register(store.url)          # the sweep looks after it again until it completes
         tasks = retry(job, store, cloud_queue(store.url))
         print(f"re-published {len(tasks)} failed task(s) of job {job.id!r}; follow with: emctl status {store.url}")
         return 0

@@ -35,7 +35,7 @@ def start_cloud(job, path: str) -> int:
     source's sections) go to the bucket's upload prefix, whose notifications start the job."""
     import json
     from emcore.storage import is_local
-    from orchestrator.trigger import upload_job
+    from orchestrator.upload import upload_job
     if is_local(job.dest):
         raise UserError(f"source {job.source} is in the cloud but dest {job.dest} is local: "
                         "download the sections, or use a cloud dest")

@@ -8,13 +8,15 @@ def register(sub) -> None:
     p = sub.add_parser("status", help="show a job's progress and failures")
     add_job_argument(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--stall-after", type=float, default=None, metavar="SECONDS",
+                   help="call the job stalled after this long with nothing written (default: 1800)")
     p.set_defaults(run=run)
 
 
 @user_errors
 def run(args) -> int:
-    from orchestrator.status import job_status
-    status = job_status(job_root(args.job))
+    from orchestrator.status import STALL_SECONDS, job_status
+    status = job_status(job_root(args.job), args.stall_after or STALL_SECONDS)
     if args.json:
         print(status.to_json())
         return 0
@@ -32,4 +34,6 @@ def run(args) -> int:
         for wave, f in failures:
             print(f"  {wave} task {f.task} (after {f.attempts} attempts): {f.error}")
         print(f"after fixing the cause: emctl retry {status.root}")
-    return 0 if status.state != "failed" else 1
+    if status.state == "stalled":
+        print(f"nothing has happened for {human_seconds(status.idle)}: emctl resume {status.root}")
+    return {"failed": 1, "stalled": 3}.get(status.state, 0)
