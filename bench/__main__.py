@@ -12,6 +12,7 @@ BENCHES = {
     "pyramid": ([], ["--quick"]),
     "align": (["--sizes", "2048,8192"], ["--sizes", "2048", "--solve", "200"]),
     "align_drift": ([], ["--sections", "60"]),
+    "align_real": ([], ["--quick"]),
     "cc": ([], ["--quick"]),
     "cc_merge": ([], []),
     "mesh": ([], ["--quick"]),

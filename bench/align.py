@@ -1,5 +1,6 @@
-"""Alignment benchmark: seconds per section pair and peak memory per task, emctl's pair wave next
-to the plain OpenCV chained-pairs approach, measured in the same run on the same sections.
+"""Alignment benchmark on the synthetic sample at large sizes: seconds per section pair and peak
+memory per task, emctl's pair wave next to the plain OpenCV chained-pairs approach, measured in
+the same run on the same sections. (Accuracy and CPU on real sections: bench/align_real.py.)
 
     python -m bench.align [--sizes 2048,8192] [--data bench-data/align]
 
@@ -9,13 +10,12 @@ fresh process that reads the PNGs as a task does, so its peak resident memory
 (getrusage ru_maxrss) is what one task needs, interpreter and libraries included ("idle" is the
 same process before it reads anything).
 
-  emctl     one pair-wave task: section z matched to z+1 and z+2 (reach 2): SIFT on the working
-            copy, ratio test, RANSAC, full-resolution refinement, model selection. s/pair is the
-            task's time / 2 (each task also finds its own section's features once).
+  emctl     one pair-wave run of one section: z matched to z+1 and z+2 (reach 2), each section
+            read and prepared once: coarse rotation search, two passes of patch correlation,
+            robust fit, model selection. s/pair is the run's time / 2.
   opencv    the usual recipe for the adjacent pairs z, z+1 and z+1, z+2: SIFT once per section
-            (shrunk to the same working scale as emctl's, since full-resolution SIFT on 8192 px
-            needs ~15 GB), BF ratio test, cv2.estimateAffine2D with RANSAC; chaining the pairs
-            afterwards is free. Same SIFT work per pair as emctl (1.5 runs).
+            (shrunk to at most 2048 px, since full-resolution SIFT on 8192 px needs ~15 GB), BF
+            ratio test, cv2.estimateAffine2D with RANSAC; chaining the pairs afterwards is free.
 
 "err" is the largest error, at the section's corners, of the pair models against the known
 displacements (px at full resolution). The solve is timed on synthetic correspondences.
@@ -33,6 +33,7 @@ import time
 import numpy as np
 
 SECTIONS = 3          # z, z+1, z+2: one emctl task, two adjacent OpenCV pairs
+FACTOR = 1            # emctl's matching factor: the sample is rendered at 8 nm (docs/align.md)
 SEED = 11
 
 
@@ -95,15 +96,15 @@ def _load_shape(directory: str) -> tuple[int, int]:
 
 def child_emctl(directory: str) -> dict:
     import cv2  # noqa: F401  (loaded before "idle", as in the OpenCV child)
-    from functions.align.pairs import section_task
+    from functions.align.pairwave import Preparer, match_run
     idle = _rss_mb()
     start, cpu = time.perf_counter(), time.process_time()
-    image = _load(directory, 0)
-    info, results = section_task(0, image, ((w, _load(directory, w)) for w in (1, 2)))
+    preparer = Preparer(lambda z: _load(directory, z), FACTOR)
+    (_, _, results), = list(match_run([0], lambda z: [1, 2], preparer))
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     errors = [_error(directory, r.z, r.w, r.matrix) for r in results if r.matrix is not None]
     return {"seconds": seconds, "cpu": cpu, "pairs": len(results), "peak_mb": _rss_mb(), "idle_mb": idle,
-            "factor": info["factor"], "err": max(errors) if errors else None,
+            "factor": preparer.get(0).medium.factor, "err": max(errors) if errors else None,
             "inliers": [r.inliers for r in results]}
 
 
@@ -111,14 +112,14 @@ def child_opencv(directory: str) -> dict:
     """Adjacent pairs 0-1 and 1-2, each section's features found once (3 SIFT runs for 2 pairs,
     as in the emctl task), the sections shrunk to the same working scale."""
     import cv2
-    from functions.align.features import working_factor
+    from functions.align.prepare import factor_for
     idle = _rss_mb()
     start, cpu = time.perf_counter(), time.process_time()
     sift = cv2.SIFT_create()
     features, f = [], 1
     for z in range(SECTIONS):
         image = _load(directory, z)
-        f = working_factor(image.shape)
+        f = factor_for(image.shape, 2048)
         if f > 1:
             image = cv2.resize(image, (image.shape[1] // f, image.shape[0] // f), interpolation=cv2.INTER_AREA)
         features.append(sift.detectAndCompute(image, None))

@@ -52,15 +52,16 @@ def test_bad_sections_are_bridged_flagged_and_do_not_break_the_stack(defects):
     n = len(truth)
     flags = {s["z"]: s["flags"] for s in doc["sections"]}
     assert flags[4] == ["blank", "bridged"]
-    assert flags[11] == ["bridged"]
+    # Noise alone is no tissue: the damaged section is blank too (functions/align/prepare.py).
+    assert flags[11] == ["blank", "bridged"]
     assert flags[9] == ["duplicate"] and doc["sections"][9]["duplicate_of"] == 8
     assert not doc["splits"]
     assert sorted(z for z, f in flags.items() if f) == [4, 9, 11]
     # Brightness changes do not matter: the dimmed and saturated sections match as well as any.
     for z in bad["brightness"]:
         assert all(p["status"] == "ok" for p in pairs if z in (p["z"], p["w"]) and 11 not in (p["z"], p["w"]))
-    # The damaged section's pairs are reported; the blank one's are not (the section is).
-    assert {(p["z"], p["w"]) for p in doc["poor_pairs"]} == {(9, 11), (10, 11), (11, 12), (11, 13)}
+    # Pairs failing because a section is blank are reported with the section, not as pairs.
+    assert not doc["poor_pairs"]
 
     good = [z for z in range(n) if z not in bad["blank"] + bad["damaged"]]
     solve_stats = stats(truth_residuals(solved(doc), truth, size, good))

@@ -11,7 +11,6 @@ Run with `-s` to see the table.
 """
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from emtest import align_cases, align_memory, align_score, realdata

@@ -13,7 +13,6 @@ import numpy as np
 from functions.align import models
 from functions.align.chain import chain
 from emtest.align_memory import align
-from functions.align.options import OPTIONS, partners
 from functions.align.transforms import build, matrices_of
 from orchestrator.samplestack import centred, misaligned_sections, random_affines
 

@@ -75,10 +75,10 @@ def _peak(scores: np.ndarray) -> tuple[float, float, float, float] | None:
     return j - m + step[0], i - m + step[1], float(c), float(curvatures[1] / curvatures[0])
 
 
-def measure(a: np.ndarray, b: np.ndarray, model: np.ndarray, centres: np.ndarray, radius: int, margin: int,
-            blur: float = 0.0) -> Measured:
+def measure(a: np.ndarray, b: np.ndarray, model: np.ndarray, centres: np.ndarray, radius: int, margin: int
+            ) -> Measured:
     """Correspondences near `centres` (points of a), searched within `margin` px of where `model`
-    (a -> b) puts them. `blur` > 0 filters each patch (for raw full-resolution sections)."""
+    (a -> b) puts them."""
     import cv2
     side = 2 * (radius + margin) + 1
     lin, t = np.asarray(model, np.float64)[:, :2], np.asarray(model, np.float64)[:, 2]
@@ -88,11 +88,6 @@ def measure(a: np.ndarray, b: np.ndarray, model: np.ndarray, centres: np.ndarray
         origin = np.array([cx, cy], np.float64) - (radius + margin)
         warp = np.hstack([lin, (lin @ origin + t)[:, None]])
         window = cv2.warpAffine(b, warp, (side, side), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
-        if window.dtype != np.float32:
-            window = window.astype(np.float32)
-        if blur:
-            template = cv2.GaussianBlur(template, (0, 0), blur)
-            window = cv2.GaussianBlur(window, (0, 0), blur)
         if template.std() < 1e-6 or window.std() < 1e-6:
             continue
         found = _peak(cv2.matchTemplate(window, template, cv2.TM_CCOEFF_NORMED))

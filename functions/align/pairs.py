@@ -3,11 +3,12 @@ PairResult out.
 
   coarse   rotation and translation by exhaustive search (coarse.py)
   medium   a grid of patches correlated through the current model, an affine fitted robustly;
-           twice, the second time with a narrower search
-  full     when the medium copy is shrunk: the inlier patches again on the sections themselves
+           twice, the second time with a search just wide enough for the scatter found
 
-The pair's correspondences (the last level's inlier patch centres in z and where they lie in w,
-in section pixels) are what the global solve uses. Status:
+There is no finer level: correlating at full resolution (4 nm) was measured worse on real
+sections, whose fine texture differs from one section to the next (docs/align.md). The pair's
+correspondences (the inlier patch centres in z and where they lie in w, in section pixels) are
+what the global solve uses. Status:
 
   ok      the correspondences agree on one model far beyond chance, and the model is precise
   poor    they agree, but the model's uncertainty at the section's corners is over
@@ -98,11 +99,11 @@ def _fit(measured: correlate.Measured, cap: str, start: np.ndarray):
                              weights=np.clip(measured.peak, 0.05, None))
 
 
-def _level(a: np.ndarray, b: np.ndarray, model: np.ndarray, margin: int, cap: str, centres=None, blur=0.0):
+def _level(a: np.ndarray, b: np.ndarray, model: np.ndarray, margin: int, cap: str):
+    """One pass of patch correlation over a grid of a, and the robust fit of what it found."""
     radius = _radius(a.shape)
-    if centres is None:
-        centres = correlate.grid(a.shape, model, b.shape, radius, margin, _spacing(a.shape))
-    measured = correlate.measure(a, b, model, centres, radius, margin, blur)
+    centres = correlate.grid(a.shape, model, b.shape, radius, margin, _spacing(a.shape))
+    measured = correlate.measure(a, b, model, centres, radius, margin)
     if len(measured) < MIN_INLIERS:
         return None, measured, None, None
     fitted, inliers, scale = _fit(measured, cap, model)

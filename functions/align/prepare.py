@@ -8,8 +8,8 @@ there (docs/align.md), so sections are matched by normalised cross-correlation o
 band-passed copies:
 
   coarse   at most COARSE_SIDE px a side: where the other section is, and its rotation
-  medium   at most MEDIUM_SIDE px a side: an affine from a grid of patches
-  full     the section itself, filtered patch by patch where the finest level needs it
+  medium   shrunk to working pixels of about 8 nm (options.matching_factor), at most MEDIUM_SIDE
+           px a side: an affine from a grid of patches
 
 Band-pass: a small blur removes pixel noise, and subtracting a wide blur removes uneven
 illumination and the overall brightness, so that a brighter or dimmer section matches the same.
@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 COARSE_SIDE = 256
-MEDIUM_SIDE = 1024
+MEDIUM_SIDE = 4096        # a copy larger than this is shrunk further: 64 MB of float32, whatever
+                          # the section's size (the patch grid's cost does not grow with it)
 NOISE_SIGMA = 1.0         # working px: the blur that removes pixel noise
 LIGHTING_SIGMA = 16.0     # working px: the blur whose removal flattens illumination
 MIN_CONTRAST = 1e-3       # of the sample range: below it a section is blank
@@ -91,9 +92,8 @@ def is_blank(image: np.ndarray) -> bool:
 
 
 def factors(shape: tuple[int, int], requested: int = 1) -> tuple[int, int]:
-    """(coarse, medium) shrink factors for a section of `shape`; `requested` shrinks the medium
-    copy at least that much (cheaper, coarser matching; the full level restores precision). The
-    coarse factor is a multiple of the medium one."""
+    """(coarse, medium) shrink factors for a section of `shape`; `requested` (the matching factor)
+    shrinks the medium copy at least that much. The coarse factor is a multiple of the medium one."""
     mf = factor_for(shape, MEDIUM_SIDE, requested)
     cf = max(mf, factor_for(shape, COARSE_SIDE))
     return -(-cf // mf) * mf, mf
