@@ -109,3 +109,34 @@ def table(rows: dict[str, dict[str, float]]) -> str:
         lines.append(f"{name:<22}{f['pair_median']:>12.3f}{f['pair_p95_regular']:>13.3f}{f['abs_median']:>11.3f}"
                      f"{f['abs_p95']:>9.3f}{f['unplaced_pairs']:>9d}")
     return "\n".join(lines)
+
+
+def continuity(images: list[np.ndarray], matrices: list, border: int = 40, blur: float = 2.0) -> np.ndarray:
+    """How alike consecutive sections are once placed by `matrices` (section px -> frame px): the
+    normalised cross-correlation of each rendered pair where both have tissue, after a `blur` px
+    blur (the fine texture differs between real sections whatever the alignment). A measure that
+    needs no truth: the better the alignment, the higher. Sections whose matrix is None (nothing
+    to place) are skipped, their neighbours compared with each other."""
+    import cv2
+    kept = [(im, np.asarray(m, np.float64)) for im, m in zip(images, matrices) if m is not None]
+    corners = np.concatenate([np.array([[0, 0], [im.shape[1], 0], [0, im.shape[0]], [im.shape[1], im.shape[0]]])
+                              @ m[:, :2].T + m[:, 2] for im, m in kept])
+    lo = np.floor(corners.min(axis=0))
+    size = tuple(int(v) for v in np.ceil(corners.max(axis=0) - lo))
+    rendered = []
+    for im, m in kept:
+        shifted = m.copy()
+        shifted[:, 2] -= lo
+        image = cv2.warpAffine(cv2.GaussianBlur(im.astype(np.float32), (0, 0), blur), shifted, size)
+        inside = cv2.warpAffine(np.ones(im.shape, np.uint8), shifted, size, flags=cv2.INTER_NEAREST)
+        inside = cv2.erode(inside, np.ones((2 * border + 1, 2 * border + 1), np.uint8)) > 0
+        rendered.append((image, inside))
+    out = []
+    for (a, ma), (b, mb) in zip(rendered, rendered[1:]):
+        both = ma & mb
+        if both.sum() < 1000:
+            out.append(np.nan)
+            continue
+        x, y = a[both] - a[both].mean(), b[both] - b[both].mean()
+        out.append(float((x * y).sum() / np.sqrt((x * x).sum() * (y * y).sum())))
+    return np.array(out)

@@ -115,15 +115,18 @@ def _gauge_rows(frame: Frame, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return cons, d
 
 
-def solve_affine(frame: Frame, pairs, rho: np.ndarray) -> dict[int, np.ndarray]:
+def solve_affine(frame: Frame, pairs, rho: np.ndarray, prior: float | None = None) -> dict[int, np.ndarray]:
     """One affine per section; `rho` (per section) is the rigid term's strength relative to the
-    section's data stiffness."""
+    section's data stiffness. `prior`, in px at the section's edge, adds an absolute term: a
+    section's shape is a priori within `prior` px of rigid, as one correspondence of 1 px
+    deviation would say (it matters where the data are vague, as between real sections, and
+    not where they are crisp)."""
     import scipy.sparse as sp
     from scipy.sparse.linalg import splu
     n = len(frame.zs)
     (drows, dcols, dvals), stiffness = data_terms(frame, pairs)
     stiffness = np.where(stiffness > 0, stiffness, 1.0)
-    lam = rho * stiffness
+    lam = rho * stiffness + (0.0 if prior is None else 1.0 / prior ** 2)
     gauge = np.zeros(6 * n)
     gauge[2::6] = gauge[5::6] = GAUGE * stiffness
     rhs_gauge = np.zeros(6 * n)

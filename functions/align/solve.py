@@ -40,6 +40,7 @@ import numpy as np
 from functions.align import graph, lsq, models
 
 RIGIDITY = 1e-4
+SHAPE_PRIOR = 0.01        # of a section's half-side: how far from rigid a section's shape is a priori
 RIGID_HOLD = 1e4          # for the rigid model: the rigid term dominates, then an exact projection
 MIN_SIGMA = 0.05          # px
 STACK_MODEL_SHARE = 0.1   # a model is needed if at least this share of the usable pairs chose it
@@ -100,7 +101,7 @@ def solve_once(shapes: dict[int, tuple[int, int]], pairs: list[PairData], model:
             angle = np.arctan2(m[1, 0] - m[0, 1], m[0, 0] + m[1, 1])
             linear[z] = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
         return lsq.solve_translations(frame, pairs, linear)
-    return lsq.solve_affine(frame, pairs, np.full(len(frame.zs), rigidity))
+    return lsq.solve_affine(frame, pairs, np.full(len(frame.zs), rigidity), SHAPE_PRIOR * float(frame.scale.mean()))
 
 
 def pair_residual(matrices: dict[int, np.ndarray], p: PairData) -> float:
