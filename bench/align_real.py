@@ -58,6 +58,35 @@ def suite(names) -> None:
               f"{rows[0][2] / rows[1][2]:.2f}x the CPU per section; splits {doc['splits']}")
 
 
+def elastic() -> None:
+    """The seamless stage after emctl's affine on the elastic case: the truth's scores and the
+    stack's continuity (NCC of rendered neighbours, which needs no truth) with and without it."""
+    import sys
+    import tempfile
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gpu-jobs"))
+    from emcore.fieldstore import read_field
+    from emtest import seamless_memory
+    case = align_cases.suite()["elastic"]
+    doc, _ = align_memory.align(case.images, resolution=case.resolution)
+    matrices = [s["matrix"] for s in doc["sections"]]
+    affine = align_score.score(case, align_memory.placements(doc)).figures
+    print(f"\nelastic case, seamless stage (flow, vote 3) after emctl's affine:")
+    print(f"  affine only      pair median {affine['pair_median']:.2f} px, p95 {affine['pair_p95_regular']:.2f}, "
+          f"continuity {np.nanmean(align_score.continuity(case.images, matrices)):.3f}")
+    for mip in (1, 2):
+        with tempfile.TemporaryDirectory() as tmp:
+            start = _cpu()
+            summaries, job, store = seamless_memory.fields(case.images, doc, case.resolution, tmp, mip=mip)
+            cpu = (_cpu() - start) / len(case.images)
+            f = align_score.score(case, seamless_memory.placements(doc, job, store)).figures
+            found = [read_field(store, job, z) for z in range(len(case.images))]
+            pairs = [p for s in summaries["pairs"] for p in s["pairs"]]
+            print(f"  + seamless mip {mip} pair median {f['pair_median']:.2f} px, p95 {f['pair_p95_regular']:.2f}, "
+                  f"continuity {np.nanmean(align_score.continuity(case.images, matrices, fields=found)):.3f}; "
+                  f"pair NCC {np.median([p['ncc_affine'] for p in pairs]):.2f} -> "
+                  f"{np.median([p['ncc_field'] for p in pairs]):.2f}; {cpu:.2f} CPU s/section")
+
+
 def mosaic(side: int, sections: int, directory: str) -> list[str]:
     """PNG files of `side` px mosaics of real sections. Tile k of mosaic z shows real section
     z + o_k, turned or mirrored by variant v_k (the eight symmetries of a square), the same o_k,
@@ -124,6 +153,8 @@ def main() -> None:
         print(f"skipped: {realdata.MISSING}")
         return
     suite(("affine", "faults") if args.quick else CASES)
+    if not args.quick:
+        elastic()
     at_scale(1024, 4)
     if not args.quick:
         at_scale(args.mosaic, 8)

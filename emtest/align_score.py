@@ -111,23 +111,33 @@ def table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def continuity(images: list[np.ndarray], matrices: list, border: int = 40, blur: float = 2.0) -> np.ndarray:
+def continuity(images: list[np.ndarray], matrices: list, border: int = 40, blur: float = 2.0,
+               fields: list | None = None) -> np.ndarray:
     """How alike consecutive sections are once placed by `matrices` (section px -> frame px): the
     normalised cross-correlation of each rendered pair where both have tissue, after a `blur` px
     blur (the fine texture differs between real sections whatever the alignment). A measure that
     needs no truth: the better the alignment, the higher. Sections whose matrix is None (nothing
-    to place) are skipped, their neighbours compared with each other."""
+    to place) are skipped, their neighbours compared with each other. `fields`: (field, mip) per
+    section (the seamless stage's), rendered with the affine in one resampling."""
     import cv2
-    kept = [(im, np.asarray(m, np.float64)) for im, m in zip(images, matrices) if m is not None]
+    from emcore.fields import warp_with_field
+    fields = fields or [None] * len(images)
+    kept = [(im, np.asarray(m, np.float64), f) for im, m, f in zip(images, matrices, fields) if m is not None]
     corners = np.concatenate([np.array([[0, 0], [im.shape[1], 0], [0, im.shape[0]], [im.shape[1], im.shape[0]]])
-                              @ m[:, :2].T + m[:, 2] for im, m in kept])
+                              @ m[:, :2].T + m[:, 2] for im, m, _ in kept])
     lo = np.floor(corners.min(axis=0))
     size = tuple(int(v) for v in np.ceil(corners.max(axis=0) - lo))
     rendered = []
-    for im, m in kept:
+    for im, m, field in kept:
         shifted = m.copy()
         shifted[:, 2] -= lo
-        image = cv2.warpAffine(cv2.GaussianBlur(im.astype(np.float32), (0, 0), blur), shifted, size)
+        smooth = cv2.GaussianBlur(im.astype(np.float32), (0, 0), blur)
+        if field is None:
+            image = cv2.warpAffine(smooth, shifted, size)
+        else:
+            if lo.any():
+                raise ValueError("fields are on the align frame: give matrices in frame pixels (origin 0)")
+            image = warp_with_field(smooth, shifted, field[0], size[::-1], field[1])
         inside = cv2.warpAffine(np.ones(im.shape, np.uint8), shifted, size, flags=cv2.INTER_NEAREST)
         inside = cv2.erode(inside, np.ones((2 * border + 1, 2 * border + 1), np.uint8)) > 0
         rendered.append((image, inside))
