@@ -6,7 +6,7 @@ TEMPORARY_PREFIXES is the one list of them (each relative to a job root; a test 
 against the runtime module that writes it):
   tiles/          the rendered stack the pyramid reads (emcore/tiles.py)
   errors/         a failing attempt's error, read by the dead-letter handler (emcore/entry.py)
-  cc/labels/ ...  the cc stage's per-chunk intermediates and partial merges (functions/cc/store.py)
+  cc/faces/ ...   the cc stage's per-chunk intermediates and partial merges (functions/cc/store.py)
 
 Lifecycle conditions match object-name prefixes from the bucket root only, so a rule covers the job
 roots named in `emctl:temporaryRoots` (default: the bucket root); see docs/deploy.md.
@@ -17,7 +17,7 @@ import pulumi_gcp as gcp
 
 from emctl_infra.settings import Settings
 
-TEMPORARY_PREFIXES = ("tiles/", "errors/", "cc/labels/", "cc/faces/", "cc/stats/", "cc/partials/")
+TEMPORARY_PREFIXES = ("tiles/", "errors/", "cc/faces/", "cc/stats/", "cc/partials/")
 
 # What Neuroglancer needs to read precomputed volumes straight from the bucket: ranged GETs of shards.
 CORS_METHODS = ["GET", "HEAD"]
