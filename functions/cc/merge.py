@@ -15,8 +15,6 @@ sees every id and numbers the groups by their smallest member: the same ids what
 from __future__ import annotations
 
 import numpy as np
-from scipy.sparse import csr_array
-from scipy.sparse.csgraph import connected_components
 
 from functions.cc.seams import task_edges
 
@@ -44,6 +42,10 @@ def roots_of(a: np.ndarray, b: np.ndarray, extra: np.ndarray):
     ia, ib, at = np.split(inverse, [a.size, a.size + b.size])
     if a.size == 0:
         return nodes, nodes.copy(), at
+    # Imported here: scipy.sparse takes ~0.4 s to import, which every chunk and remap task's
+    # process would otherwise pay at its start without using it.
+    from scipy.sparse import csr_array
+    from scipy.sparse.csgraph import connected_components
     n = nodes.size
     # Weak components of the directed graph are the connected components of the undirected one,
     # and spare scipy the symmetrisation of the matrix. float64 is what csgraph works in (no
