@@ -15,6 +15,7 @@ from functions.cc.grid import (chunk_box, chunk_count, chunks_to_read, grid_shap
 from functions.cc.merge import combine, finalize, merge_task
 from functions.cc.remap import chunk_mapping, remap_chunk, segment_rows, segments_csv
 from functions.cc.seams import seam_edges
+from functions.cc.stats import FOREGROUND_LIMIT, statistics
 
 SHAPE = (96, 80, 72)
 
@@ -206,6 +207,24 @@ def test_dust_spares_pieces_on_faces():
     assert labels[3, 3, 3] != 0 and remap_chunk(labels, {"ids": [kept], "global": [1]})[3, 3, 3] == 0
     assert summary["stats"]["bbox"].tolist() == [[8, 4, 4, 9, 5, 5]]
     assert summary["stats"]["sums"].tolist() == [[8, 4, 4]]
+
+
+@pytest.mark.parametrize("density", [0.02, 0.4])      # below and above FOREGROUND_LIMIT
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_statistics_equal_numpy(density, order):
+    """Both ways of counting (foreground voxels only, or cc3d's pass over all) give the oracle's
+    integers, whatever the memory order."""
+    rng = np.random.default_rng(3)
+    mask = np.asarray(rng.random((37, 29, 23)) < density, order=order)
+    assert (mask.mean() > FOREGROUND_LIMIT) == (density > FOREGROUND_LIMIT)
+    labels, n = cc3d.connected_components(mask, connectivity=6, return_N=True, out_dtype=np.uint32)
+    stats = statistics(labels, mask, n)
+    expected = oracle_stats(labels)
+    assert sorted(expected) == list(range(1, n + 1))
+    for i, (voxels, sums, bbox) in expected.items():
+        got = (int(stats["voxels"][i]), stats["sums"][i].tolist(),
+               stats["lo"][i].tolist() + (stats["hi"][i] + 1).tolist())
+        assert got == (voxels, sums, bbox)
 
 
 def test_rows_and_csv():

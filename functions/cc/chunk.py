@@ -9,8 +9,9 @@ The labels themselves are not stored: they are a deterministic function of the c
 descriptor values, and labelling again in the remap wave (cc3d: ~60 ms for 256^3) costs less than
 compressing, storing and decompressing 4 bytes a voxel (~160 ms, bench/cc.py).
 
-Statistics are kept as exact integers (voxel counts, coordinate sums, bounding boxes) so that
-summing them over the pieces of a segment gives exactly what one pass over the whole volume gives.
+Statistics are kept as exact integers (voxel counts, coordinate sums, bounding boxes; stats.py)
+so that summing them over the pieces of a segment gives exactly what one pass over the whole
+volume gives.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import cc3d
 import numpy as np
 
 from functions.cc.grid import ID_STRIDE, chunk_base, check_connectivity
+from functions.cc.stats import statistics
 
 FACE_KEYS = ("x0", "x1", "y0", "y1", "z0", "z1")
 
@@ -35,17 +37,19 @@ def faces_of(labels: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def local_labels(chunk: np.ndarray, ccthresh: float, connectivity: int) -> tuple[np.ndarray, int]:
-    """(labels, n): cc3d's uint32 labels 1..n of the voxels > `ccthresh`, the same on every call
-    with the same values (the remap wave relies on it), in the chunk's memory order."""
+def local_labels(chunk: np.ndarray, ccthresh: float, connectivity: int) -> tuple[np.ndarray, int, np.ndarray]:
+    """(labels, n, mask): cc3d's uint32 labels 1..n of the voxels > `ccthresh` (`mask`), the
+    same on every call with the same values (the remap wave relies on it), in the chunk's
+    memory order."""
     check_connectivity(connectivity)
     chunk = np.asarray(chunk)
     if chunk.ndim != 3:
         raise ValueError(f"chunk must be 3-D (x, y, z), got shape {chunk.shape}")
     if chunk.size >= ID_STRIDE:
         raise ValueError(f"chunk of {chunk.size} voxels does not fit the id scheme (< 2**32)")
-    return cc3d.connected_components(chunk > ccthresh, connectivity=connectivity,
-                                     return_N=True, out_dtype=np.uint32)
+    mask = chunk > ccthresh
+    labels, n = cc3d.connected_components(mask, connectivity=connectivity, return_N=True, out_dtype=np.uint32)
+    return labels, n, mask
 
 
 def label_chunk(chunk: np.ndarray, offset, chunk_index: int, *, ccthresh: float,
@@ -64,9 +68,9 @@ def label_chunk(chunk: np.ndarray, offset, chunk_index: int, *, ccthresh: float,
     size. The merge's mapping omits them, so the remap wave writes them as background.
     """
     offset = [int(o) for o in offset]
-    local, n = local_labels(chunk, ccthresh, connectivity)
-    stats = cc3d.statistics(local, no_slice_conversion=True)
-    voxels = stats["voxel_counts"].astype(np.int64)
+    local, n, mask = local_labels(chunk, ccthresh, connectivity)
+    stats = statistics(local, mask, n)
+    voxels = stats["voxels"]
     local_faces = faces_of(local)
 
     keep = voxels > 0
@@ -84,14 +88,9 @@ def label_chunk(chunk: np.ndarray, offset, chunk_index: int, *, ccthresh: float,
     lut[kept] = ids
 
     counts = voxels[kept]
-    # cc3d gives float64 centroids (sum / count of chunk-local coordinates). The sums stay below
-    # 2**32 voxels * 2**16 coordinates = 2**48, where the two float64 roundings err by < 0.13, so
-    # rounding recovers the exact integer sums (the oracle test checks them against numpy).
-    local_sums = np.rint(stats["centroids"][kept] * counts[:, None]).astype(np.int64)
     off = np.asarray(offset, dtype=np.int64)
-    sums = local_sums + counts[:, None] * off
-    bb = stats["bounding_boxes"][kept].astype(np.int64)  # xmin, xmax, ymin, ymax, zmin, zmax
-    bbox = np.concatenate([bb[:, 0::2] + off, bb[:, 1::2] + off + 1], axis=1)
+    sums = stats["sums"][kept] + counts[:, None] * off
+    bbox = np.concatenate([stats["lo"][kept] + off, stats["hi"][kept] + off + 1], axis=1)
 
     summary = {
         "chunk": int(chunk_index),

@@ -136,7 +136,7 @@ def _remap(ctx: TaskContext, layout: Layout, _: int, params: dict) -> dict:
     global ids at every scale it owns."""
     options = layout.options
     data = _descriptor_block(layout, params)
-    labels, _ = local_labels(data, options["ccthresh"], options["connectivity"])
+    labels, _, _ = local_labels(data, options["ccthresh"], options["connectivity"])
     mapping = cc_store.get_chunk_mapping(ctx.store, params["chunk"], layout.chunks)
     data_type = cc_store.get_segments(ctx.store)["data_type"]
     out = remap_chunk(labels, mapping, dtype=np.dtype(data_type))
