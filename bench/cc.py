@@ -209,7 +209,7 @@ def main() -> None:
     title, steps = cc_merge.run(150_000 if args.quick else 1_500_000)
     print(f"\nmerge: {title}")
     for name, seconds in steps:
-        print(f"  {name:<56s} {seconds:7.2f} s")
+        print(f"  {name:<60s} {seconds:7.2f} s")
 
 
 if __name__ == "__main__":

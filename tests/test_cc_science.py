@@ -12,7 +12,7 @@ from functions.cc import codec
 from functions.cc.chunk import label_chunk
 from functions.cc.grid import (chunk_box, chunk_count, chunks_to_read, grid_shape,
                                merge_groups)
-from functions.cc.merge import combine, finalize, merge_task
+from functions.cc.merge import combine, finalize, merge_task, smallest_roots
 from functions.cc.remap import chunk_mapping, remap_chunk, segment_rows, segments_csv
 from functions.cc.seams import seam_edges
 from functions.cc.stats import FOREGROUND_LIMIT, statistics
@@ -225,6 +225,21 @@ def test_statistics_equal_numpy(density, order):
         got = (int(stats["voxels"][i]), stats["sums"][i].tolist(),
                stats["lo"][i].tolist() + (stats["hi"][i] + 1).tolist())
         assert got == (voxels, sums, bbox)
+
+
+@pytest.mark.parametrize("nodes,edges", [(1, 0), (50, 30), (2000, 1500), (2000, 4000)])
+def test_union_find_equals_scipy(nodes, edges):
+    """The merge's union-find gives each node its component's smallest node, as scipy's does."""
+    from scipy.sparse import csr_array
+    from scipy.sparse.csgraph import connected_components
+    rng = np.random.default_rng(edges)
+    ia, ib = rng.integers(0, nodes, edges), rng.integers(0, nodes, edges)
+    chain = np.arange(nodes - 1)[::-1]          # plus a chain through every tenth node, reversed
+    ia, ib = np.concatenate([ia, chain[::10]]), np.concatenate([ib, chain[::10] + 1])
+    _, comp = connected_components(csr_array((np.ones(ia.size), (ia, ib)), shape=(nodes, nodes)),
+                                   directed=True, connection="weak")
+    _, first = np.unique(comp, return_index=True)
+    assert np.array_equal(smallest_roots(ia, ib, nodes), first[comp])
 
 
 def test_rows_and_csv():
