@@ -49,9 +49,7 @@ class Check:
         far = long & (longest > np.sqrt(3) * limit)
         used = np.zeros(len(self.points), bool)
         used[simplified.reshape(-1)] = True
-        far_samples = sample_triangles(self.points, simplified[far], spacing)
-        result = np.concatenate([self.points[used], sample_triangles(self.points, simplified[long & ~far], spacing),
-                                 far_samples])
+        result = np.concatenate([self.points[used], sample_triangles(self.points, simplified[long], spacing)])
         # Input -> simplified.
         reach = limit - self.source_cover
         if reach not in self._cubes:
@@ -63,12 +61,29 @@ class Check:
         near = float(longest[~far].max(initial=0.0)) / np.sqrt(3)
         if not far.any():
             return max(to_result, near)
+        return max(to_result, near, self._to_source(simplified[far], spacing, limit))
+
+    def _to_source(self, faces: np.ndarray, spacing: float, limit: float) -> float:
+        """The bound from triangles to the input, by lattice samples looked up in the input's
+        tree: first a lattice twice as coarse (a quarter of the samples, whose cells' cover
+        2 x spacing / sqrt(3) most triangles still meet), then `spacing` for the rest."""
         if self._tree is None:
             self._tree = KDTree(self.source)
-        cover = spacing / np.sqrt(3)    # the far triangles' lattice cells have sides <= spacing
-        # The samples are ~spacing apart, as far as a cube would be wide: looked up one by one.
-        to_source = _largest(self._tree.query(far_samples, k=1, distance_upper_bound=(limit - cover) * 1.0001)[0]) + cover
-        return max(to_result, near, to_source)
+        found = 0.0
+        for step in (2 * spacing, spacing):
+            cover = step / np.sqrt(3)    # the lattice's cells have sides <= step
+            if cover >= limit and step > spacing:
+                continue
+            samples, owner = sample_triangles(self.points, faces, step, owners=True)
+            distance = self._tree.query(samples, k=1, distance_upper_bound=max(0.0, limit - cover) * 1.0001)[0]
+            worst = np.full(len(faces), -np.inf)
+            np.maximum.at(worst, owner, distance)
+            done = (worst > -np.inf) & (worst + cover <= limit)    # no samples: not known yet
+            found = max(found, float((worst[done] + cover).max(initial=0.0)))
+            faces = faces[~done]
+            if len(faces) == 0:
+                return found
+        return np.inf
 
 
 class Cubes:
@@ -139,19 +154,21 @@ def surface_points(points: np.ndarray, faces: np.ndarray, spacing: float) -> tup
     return np.concatenate([vertices, sample_triangles(points, faces[long], spacing)]), cover, len(vertices)
 
 
-def sample_triangles(points: np.ndarray, faces: np.ndarray, spacing: float) -> np.ndarray:
+def sample_triangles(points: np.ndarray, faces: np.ndarray, spacing: float, owners: bool = False):
     """float32 points of a regular barycentric lattice on each triangle, at most `spacing` apart
-    along its edges, without the corners."""
+    along its edges, without the corners; with `owners`, also the triangle of each point."""
     a, b, c = (points[faces[:, i]].astype(np.float64) for i in range(3))
     longest = np.max([np.linalg.norm(b - a, axis=1), np.linalg.norm(c - b, axis=1), np.linalg.norm(a - c, axis=1)], axis=0)
     steps = np.maximum(1, np.ceil(longest / spacing)).astype(np.int64)
-    out = [np.zeros((0, 3), np.float32)]
+    out, owner = [np.zeros((0, 3), np.float32)], [np.zeros(0, np.int64)]
     for k in np.unique(steps[steps > 1]):
-        sel = steps == k
+        sel = np.flatnonzero(steps == k)
         u, v = _lattice(int(k))
         pa = a[sel][:, None]
         out.append((pa + u * (b[sel][:, None] - pa) + v * (c[sel][:, None] - pa)).reshape(-1, 3).astype(np.float32))
-    return np.concatenate(out)
+        if owners:
+            owner.append(np.repeat(sel, u.shape[1]))
+    return (np.concatenate(out), np.concatenate(owner)) if owners else np.concatenate(out)
 
 
 @functools.lru_cache(maxsize=None)
