@@ -17,7 +17,8 @@ def cost(job, wave: str, params: dict, store) -> dict:
     voxels = math.prod(extent)
     if layout.base is None:
         tile = [min(t, s) for t, s in zip(job.stage("pyramid")["block"][:2], ms.size[:2])]
-        reads = extent[2] * math.ceil(extent[0] / tile[0]) * math.ceil(extent[1] / tile[1])
+        # Each tile a ranged read, after its shard's index (emcore/tiles.py).
+        reads = 2 * extent[2] * math.ceil(extent[0] / tile[0]) * math.ceil(extent[1] / tile[1])
     else:
         reads = math.prod(math.ceil(e / c) for e, c in zip(extent, ms.chunk))
     layers = 2 if pyramid.with_raw else 1
