@@ -168,6 +168,9 @@ def main() -> None:
         vol = make_descriptor(desc, size)
         mvox = vol.size / 1e6
         import cc3d
+
+        from bench.throughput import record
+        from emcore.storage import open_storage
         for connectivity in (26, 6):
             seconds, n = best_of(args.repeat, lambda _: cc3d.connected_components(
                 vol > THRESHOLD, connectivity=connectivity, return_N=True)[1])
@@ -176,6 +179,9 @@ def main() -> None:
             seconds, dest = best_of(args.repeat, lambda i: run_emctl(
                 f"{tmp}/emctl{connectivity}.{i}", desc, connectivity, chunkshape, workers))
             rows.append((f"emctl cc, {workers} workers, all scales", connectivity, seconds, segment_count(dest)))
+            if connectivity == 26:
+                record(open_storage(f"{tmp}/emctl26.0"), "cc", f"{size}^3 uint8 descriptor, 26-connected, "
+                       f"chunkshape {chunkshape}^3, {workers} workers")
         seconds, dest = best_of(args.repeat, lambda i: run_igneous(
             desc, f"file://{tmp}/igneous{i}", chunkshape, workers))
         rows.append((f"igneous CCL, parallel={workers}, scale 0 only", 6, seconds, segment_count(dest)))

@@ -194,6 +194,10 @@ def main() -> None:
             make_data(root, args.size)
         seconds["emctl"] = min(seconds["emctl"], run_emctl(root, args.chunk, args.error, args.lods, args.workers))
         seconds["igneous"] = min(seconds["igneous"], run_igneous(root, args.chunk, args.error, args.lods, args.workers))
+    from bench.throughput import record
+    from emcore.storage import open_storage
+    record(open_storage(f"{root}/emctl"), "mesh", f"{args.size}^3 segmentation, {len(ids)} objects, chunks "
+           f"{args.chunk}^3, {args.lods} levels, {args.workers} workers")
     urls = {"emctl": f"file://{root}/emctl/segmentation", "igneous": f"file://{root}/igneous"}
     rows = {tool: quality(urls[tool], labels, ids, largest) for tool in seconds}
     for tool in ("emctl", "igneous"):   # fresh copies: each probe runs its tool's whole job again

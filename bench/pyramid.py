@@ -318,8 +318,12 @@ def main(argv=None) -> int:
           f"{os.cpu_count()} cores, load average {load:.1f} at start", flush=True)
     results: dict[str, dict | None] = {"emctl": None, "igneous": None, "ingest+ign": None, "bound": None}
     if "emctl" in only:
-        results["emctl"] = run_emctl(stack, os.path.join(args.data, f"out-emctl-{name}"), size, sections, workers)
+        out = os.path.join(args.data, f"out-emctl-{name}")
+        results["emctl"] = run_emctl(stack, out, size, sections, workers)
         print(f"  emctl done: {results['emctl']['wall']:.1f} s", flush=True)
+        from bench.throughput import record
+        from emcore.storage import open_storage
+        record(open_storage(out), "pyramid", f"render + pyramid of {name} uint8 PNGs, {workers} workers")
     if "igneous" in only:
         layer = os.path.join(args.data, f"raw-{name}")
         ingest = run_ingest(stack, layer, size, sections, workers)
