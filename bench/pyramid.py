@@ -24,8 +24,10 @@ every process's peak resident memory and CPU time.
            igneous still makes mips; what it made is printed. It does not re-encode mip 0 (it
            stays raw), and it decodes no PNG.
   ingest+ign  the copy's ingest (timed separately) plus the igneous row: igneous end to end from
-           the same PNGs, still without a JPEG mip 0.
-  bound    a process pool of N: cv2.imdecode of every section, then JPEG encoding (simplejpeg,
+           the same PNGs, still without a JPEG mip 0. The ingest decodes with libspng (pyspng),
+           as emctl and the bound do: the decoder is not what is compared.
+  bound    a process pool of N: emctl's PNG decoding (emcore/images.py) of every section, then
+           JPEG encoding (simplejpeg,
            libjpeg-turbo as TensorStore's encoder, quality 90) of every 64^3 chunk of scale 0,
            laid out as Neuroglancer's JPEG chunks (64 x 4096 images). Nothing is written. Its
            workers keep freed memory as emctl's do (emcore/allocator.py).
@@ -100,11 +102,12 @@ def ensure_stack(directory: str, size: int, sections: int, workers: int) -> None
 
 
 def _read_sections(directory: str, z0: int, z1: int) -> np.ndarray:
-    """(z, y, x) uint8."""
-    import cv2
+    """(z, y, x) uint8, decoded with libspng (pyspng, CloudVolume's own PNG decoder, and emctl's)."""
+    import pyspng
     out = None
     for i, z in enumerate(range(z0, z1)):
-        image = cv2.imread(os.path.join(directory, PATTERN % z), cv2.IMREAD_UNCHANGED)
+        with open(os.path.join(directory, PATTERN % z), "rb") as f:
+            image = pyspng.load(f.read())
         if out is None:
             out = np.empty((z1 - z0,) + image.shape, image.dtype)
         out[i] = image
@@ -223,15 +226,16 @@ def run_igneous(layer: str, workers: int) -> dict:
 
 def _bound_slab(args) -> tuple[float, float, int]:
     """Decode sections [z0, z1) and JPEG-encode every 64^3 chunk they make: (decode s, encode s, bytes)."""
-    import cv2
     import simplejpeg
+
+    from emcore.images import decode_png
     stack, z0, z1 = args
     t0 = time.process_time()
     slab = None
     for i, z in enumerate(range(z0, z1)):
         with open(os.path.join(stack, PATTERN % z), "rb") as f:
             data = f.read()
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        image = decode_png(data, PATTERN % z)
         if slab is None:
             slab = np.empty((z1 - z0,) + image.shape, image.dtype)
         slab[i] = image

@@ -35,7 +35,20 @@ def read_png_header(store: Storage, key: str) -> SectionHeader:
 
 
 def decode_png(data: bytes, name: str) -> np.ndarray:
-    """Decode to a 2-D (rows, columns) grayscale array of uint8 or uint16."""
+    """Decode to a 2-D (rows, columns) grayscale array of uint8 or uint16.
+
+    8-bit grayscale, what EM sections are, goes through libspng (pyspng): 20 % less CPU than
+    OpenCV's libpng on the benchmark's sections (57 against 71 ms for 2048 x 2048), and decoding
+    is most of the render wave. Everything else goes through OpenCV (pyspng 1.1.3 returns 16-bit
+    grayscale as two 8-bit channels)."""
+    # IHDR: bit depth at byte 24, colour type at byte 25 (0: grayscale).
+    if data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR" and data[24:26] == b"\x08\x00":
+        import pyspng
+        try:
+            return pyspng.load(data)
+        except (RuntimeError, ValueError):
+            raise TaskError(f"section {name} cannot be decoded as an image (corrupt or truncated PNG, "
+                            f"{len(data)} bytes)") from None
     import cv2
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
     if image is None:
