@@ -2,10 +2,10 @@
 
 Render writes each section, warped into the global frame, as one z-slice of a zarr v3 array under
 `<dest>/tiles/`, indexed [x, y, z], in tiles [tile_x, tile_y, 1]. A row of tiles is one shard
-(one object), which the pyramid reads by byte range: a 16384 px section in 1024 px tiles is then
-16 writes instead of 256 (on Cloud Storage $0.000005 each: $5 a terabyte), and on a local disk
-16 files instead of 256. A row rather than the whole section, so that writing it holds two copies
-of a row (16 MB) and not of the section. The shard is laid out here, with no library in between
+(one object), which the pyramid reads by byte range: a 16384 px section in 512 px tiles is then
+32 writes instead of 1024 (on Cloud Storage $0.000005 each: $21 a terabyte), and on a local disk
+32 files. A row rather than the whole section, so that writing it holds two copies of a row
+(8 MB) and not of the section. The shard is laid out here, with no library in between
 (a tile's bytes are the frame's rows, copied once); TensorStore reads it as any zarr v3 array.
 `tiles/info` describes the stack for the planners (size, data type, tile, voxel offset, as a
 precomputed scale would). The stack is temporary: the pyramid's last wave deletes the sections
@@ -17,6 +17,7 @@ import json
 
 import numpy as np
 
+from emcore.multiscale import SHARD_SIDE
 from emcore.storage import NotFound, Storage
 from emcore.volume import Scale, context, kvstore_spec, scale_info, volume_info, write_info
 
@@ -28,7 +29,10 @@ def tiles_url(store: Storage) -> str:
 
 
 def tile_shape(width: int, height: int, tile: list[int]) -> list[int]:
-    return [min(width, tile[0]), min(height, tile[1]), 1]
+    """Tiles of `tile` (the pyramid's block), at most a shard's side: the pyramid reads a block
+    one shard-sized piece at a time (emcore/multiscale.py), and a piece of a larger tile made it
+    read the whole tile, four times over for 1024 px tiles (1.24 ms/MB read, 0.6 with 512)."""
+    return [min(width, tile[0], SHARD_SIDE), min(height, tile[1], SHARD_SIDE), 1]
 
 
 def write_tiles_info(store: Storage, size, dtype: str, resolution, voxel_offset, tile) -> None:
