@@ -23,7 +23,7 @@ TOLERANCE = 0.25
 
 def compare(config: dict, workers: int) -> tuple[float, float]:
     """Print the plan's and the run's CPU seconds per wave; returns the totals (plan, run)."""
-    from emcore.storage import open_storage
+    from emcore.storage import local_path, open_storage
     from orchestrator import engine, registry, throughput
     from orchestrator.costs import load_prices, wave_cost
     from orchestrator.local import LocalRunner
@@ -31,7 +31,7 @@ def compare(config: dict, workers: int) -> tuple[float, float]:
     job = registry.load_job(config)
     prices = load_prices()
     planned = {c.wave: c.cpu_seconds for c in (wave_cost(r, prices, workers) for r in simulate(job))}
-    shutil.rmtree(job.dest, ignore_errors=True)
+    shutil.rmtree(local_path(job.dest), ignore_errors=True)
     store = open_storage(job.dest)
     engine.submit_job(store, job)
     stats = LocalRunner(job, store, workers=workers).run()

@@ -59,7 +59,7 @@ def breakdown(stack: str, work: str, sections: int, repeat: int = 2) -> None:
     lo, hi = [0, 0, 0], block
     data_c = step("pyramid: tiles read (C order)", block_mb,
                   lambda: source[0:hi[0], 0:hi[1], 0:hi[2]].read().result())
-    data_f = step("pyramid: tiles read (F order, as read_block)", block_mb, lambda: read_block(source, lo, hi))
+    data_f = step("pyramid: tiles read (F order, tiles.read_block)", block_mb, lambda: tiles.read_block(store, info, lo, hi))
 
     def chain(data, order):
         out = [data]

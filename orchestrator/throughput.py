@@ -44,9 +44,14 @@ def kind(wave: str) -> str:
     return re.sub(r"\d+$", "N", wave)
 
 
+# A row needs this much CPU behind it: a wave of a few small tasks (the pyramid's top scales on a
+# benchmark's stack) gives a figure that says little about the same wave on a terabyte.
+MIN_CPU_SECONDS = 1.0
+
+
 def rows(measured: dict[str, dict]) -> dict[str, float]:
-    """MB per CPU-second for each measured wave, kind and stage (waves that read nothing, or used
-    no CPU a clock could see, give no figure)."""
+    """MB per CPU-second for each measured wave, kind and stage with at least MIN_CPU_SECONDS
+    behind it (waves that read nothing give no figure)."""
     totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for wave, row in measured.items():
         if row["bytes_in"] <= 0 or row["cpu_seconds"] <= 0:
@@ -54,7 +59,7 @@ def rows(measured: dict[str, dict]) -> dict[str, float]:
         for name in dict.fromkeys([wave, kind(wave), wave.split(".", 1)[0]]):
             totals[name][0] += row["bytes_in"] / 1e6
             totals[name][1] += row["cpu_seconds"]
-    return {name: round(mb / cpu, 2) for name, (mb, cpu) in totals.items()}
+    return {name: round(mb / cpu, 2) for name, (mb, cpu) in totals.items() if cpu >= MIN_CPU_SECONDS}
 
 
 def fold(prices: dict, measured: dict[str, dict], source: str) -> dict:

@@ -19,8 +19,8 @@ def cost(job, wave: str, params: dict, store) -> dict:
     voxels = math.prod(extent)
     if layout.base is None:
         tile = tiles.tile_shape(ms.size[0], ms.size[1], job.stage("pyramid")["block"][:2])
-        # Each tile a ranged read, after its shard's index (emcore/tiles.py).
-        reads = 2 * extent[2] * math.ceil(extent[0] / tile[0]) * math.ceil(extent[1] / tile[1])
+        # A ranged read per section and row of tiles a piece covers; pieces are a tile wide.
+        reads = extent[2] * math.ceil(extent[0] / tile[0]) * math.ceil(extent[1] / tile[1])
     else:
         reads = math.prod(math.ceil(e / c) for e, c in zip(extent, ms.chunk))
     layers = 2 if pyramid.with_raw else 1
