@@ -84,9 +84,18 @@ def drop_fins(faces: np.ndarray) -> np.ndarray:
     the error, collapsed onto each other): a zero-volume fin whose edges would have four faces."""
     if len(faces) < 2:
         return faces
-    keys, inverse, counts = np.unique(np.sort(faces, axis=1), axis=0, return_inverse=True, return_counts=True)
-    if counts.max() == 1:
-        return faces
+    corners = np.sort(faces, axis=1).astype(np.int64)
+    top = int(corners[:, 2].max()) + 1
+    if top < 2**21:     # one int64 per triangle: np.unique on rows (axis=0) is ~5x slower
+        packed = (corners[:, 0] * top + corners[:, 1]) * top + corners[:, 2]
+        ordered = np.sort(packed)
+        if not (ordered[1:] == ordered[:-1]).any():
+            return faces
+        _, inverse, counts = np.unique(packed, return_inverse=True, return_counts=True)
+    else:
+        _, inverse, counts = np.unique(corners, axis=0, return_inverse=True, return_counts=True)
+        if counts.max() == 1:
+            return faces
     keep = np.ones(len(faces), bool)
     for k in np.flatnonzero(counts > 1):
         members = np.flatnonzero(inverse.reshape(-1) == k)
