@@ -28,6 +28,8 @@ import time
 
 import numpy as np
 
+from bench.measure import best_of
+
 THRESHOLD = 127   # emctl: value > 127; igneous: value >= 128
 
 
@@ -82,18 +84,6 @@ def run_igneous(src: str, dest: str, chunkshape: int, workers: int) -> str:
                                           encoding="compresso", threshold_gte=THRESHOLD + 1))
     tq.execute(progress=False)
     return dest
-
-
-def best_of(repeat: int, run) -> tuple[float, object]:
-    """(fastest wall time, result of that run) of `run(i)` for i in range(repeat)."""
-    best = None
-    for i in range(repeat):
-        t = time.perf_counter()
-        result = run(i)
-        seconds = time.perf_counter() - t
-        if best is None or seconds < best[0]:
-            best = (seconds, result)
-    return best
 
 
 def segment_count(url: str) -> int:
@@ -168,24 +158,35 @@ def main() -> None:
         vol = make_descriptor(desc, size)
         mvox = vol.size / 1e6
         import cc3d
+
+        from bench.throughput import record
+        from emcore.storage import open_storage
         for connectivity in (26, 6):
-            seconds, n = best_of(args.repeat, lambda _: cc3d.connected_components(
+            seconds, cpu, n = best_of(args.repeat, lambda _: cc3d.connected_components(
                 vol > THRESHOLD, connectivity=connectivity, return_N=True)[1])
-            rows.append(("cc3d, whole volume in memory, 1 core", connectivity, seconds, n))
+            rows.append(("cc3d, whole volume in memory, 1 core", connectivity, seconds, cpu, n))
         for connectivity in (26, 6):
-            seconds, dest = best_of(args.repeat, lambda i: run_emctl(
+            seconds, cpu, dest = best_of(args.repeat, lambda i: run_emctl(
                 f"{tmp}/emctl{connectivity}.{i}", desc, connectivity, chunkshape, workers))
-            rows.append((f"emctl cc, {workers} workers, all scales", connectivity, seconds, segment_count(dest)))
-        seconds, dest = best_of(args.repeat, lambda i: run_igneous(
+            rows.append((f"emctl cc, {workers} workers, all scales", connectivity, seconds, cpu, segment_count(dest)))
+            if connectivity == 26:
+                record(open_storage(f"{tmp}/emctl26.0"), "cc", f"{size}^3 uint8 descriptor, 26-connected, "
+                       f"chunkshape {chunkshape}^3, {workers} workers")
+        seconds, cpu, dest = best_of(args.repeat, lambda i: run_igneous(
             desc, f"file://{tmp}/igneous{i}", chunkshape, workers))
-        rows.append((f"igneous CCL, parallel={workers}, scale 0 only", 6, seconds, segment_count(dest)))
+        rows.append((f"igneous CCL, parallel={workers}, scale 0 only", 6, seconds, cpu, segment_count(dest)))
     del vol
 
     print(f"\ncc throughput: {size}^3 uint8 descriptor ({mvox:.0f} Mvoxels), chunkshape {chunkshape}^3, "
           f"{workers} cores")
-    print(f"{'tool':<44s} {'conn':>4s} {'seconds':>8s} {'Mvox/s':>8s} {'segments':>9s}")
-    for name, connectivity, seconds, n in rows:
-        print(f"{name:<44s} {connectivity:>4d} {seconds:8.2f} {mvox / seconds:8.1f} {n:>9d}")
+    print(f"{'tool':<44s} {'conn':>4s} {'seconds':>8s} {'Mvox/s':>8s} {'CPU s':>7s} {'Mvox/CPU-s':>11s} {'segments':>9s}")
+    for name, connectivity, seconds, cpu, n in rows:
+        print(f"{name:<44s} {connectivity:>4d} {seconds:8.2f} {mvox / seconds:8.1f} {cpu:7.2f} {mvox / cpu:11.1f} {n:>9d}")
+    cc3d26, emctl26, emctl6, igneous6 = rows[0], rows[2], rows[3], rows[4]
+    print(f"emctl / igneous CCL (6-connected): {igneous6[2] / emctl6[2]:.2f}x wall, {igneous6[3] / emctl6[3]:.2f}x CPU "
+          f"(target >= 2x); 26-connected emctl: {igneous6[2] / emctl26[2]:.2f}x wall")
+    print(f"emctl per core / cc3d on one core (26-connected): {cc3d26[2] * workers / emctl26[2]:.0%} by wall, "
+          f"{cc3d26[3] / emctl26[3]:.0%} by CPU (target >= 50%); load average {os.getloadavg()[0]:.1f}")
 
     sizes = (64, 128) if args.quick else (size // 2, size)
     probe_chunk = sizes[0] // 2
@@ -209,7 +210,7 @@ def main() -> None:
     title, steps = cc_merge.run(150_000 if args.quick else 1_500_000)
     print(f"\nmerge: {title}")
     for name, seconds in steps:
-        print(f"  {name:<56s} {seconds:7.2f} s")
+        print(f"  {name:<60s} {seconds:7.2f} s")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ class TreeSampler:
         self.peak: dict[tuple[int, str], int] = {}      # (pid, phase) -> peak rss
         self.cpu: dict[int, float] = {}
         self.phase_cpu: dict[str, float] = {}            # CPU time used during each phase
+        self.initial: dict[int, float] | None = None     # CPU time of each process at the first sample
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -52,6 +53,8 @@ class TreeSampler:
                 used = t.user + t.system
                 self.phase_cpu[phase] = self.phase_cpu.get(phase, 0.0) + used - self.cpu.get(p.pid, 0.0)
                 self.cpu[p.pid] = used
+            if self.initial is None:
+                self.initial = dict(self.cpu)
             self.stop.wait(self.period)
 
     def peak_worker(self, phase: str | None = None) -> float:
@@ -62,6 +65,11 @@ class TreeSampler:
 
     def cpu_seconds(self) -> float:
         return sum(self.cpu.values())
+
+    def cpu_used(self) -> float:
+        """CPU seconds the tree used while sampled (what processes had used before the first
+        sample is not counted)."""
+        return sum(self.cpu.values()) - sum((self.initial or {}).values())
 
 
 def _children_cpu() -> float:
@@ -120,3 +128,22 @@ def run_tree(command: list[str], phase=lambda: "", env=None, warm: str | None = 
     if proc.returncode:
         raise RuntimeError(f"{' '.join(command)} failed ({proc.returncode}):\n{err[-4000:]}")
     return wall, max(_children_cpu() - cpu0, sampler.cpu_seconds()), sampler, done
+
+
+def best_of(repeat: int, run) -> tuple[float, float, object]:
+    """(fastest wall time, CPU seconds of this process and its children during that run, its
+    result) of `run(i)` for i in range(repeat)."""
+    def cpu_now() -> float:
+        return sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+                   for f in ("ru_utime", "ru_stime"))
+    best = None
+    for i in range(repeat):
+        before = cpu_now()
+        with TreeSampler(os.getpid(), period=0.05) as sampler:   # pool workers that outlive the run
+            t = time.perf_counter()
+            result = run(i)
+            seconds = time.perf_counter() - t
+        cpu = max(cpu_now() - before, sampler.cpu_used())
+        if best is None or seconds < best[0]:
+            best = (seconds, cpu, result)
+    return best

@@ -186,14 +186,23 @@ def main() -> None:
     print(f"segmentation {args.size}^3 at {RES} nm, {len(ids)} objects; chunks {args.chunk}^3; error "
           f"{args.error:g} nm; {args.lods} levels; {args.workers} workers", flush=True)
 
-    seconds = {"emctl": np.inf, "igneous": np.inf}
+    from bench.measure import best_of
+    runs = {"emctl": run_emctl, "igneous": run_igneous}
+    seconds, cpu, walls = {"emctl": np.inf, "igneous": np.inf}, {}, {"emctl": [], "igneous": []}
     for attempt in range(args.repeat):   # best of `repeat`: other work on the machine only slows
         if attempt:
             for tool in seconds:
                 shutil.rmtree(f"{root}/{tool}", ignore_errors=True)
             make_data(root, args.size)
-        seconds["emctl"] = min(seconds["emctl"], run_emctl(root, args.chunk, args.error, args.lods, args.workers))
-        seconds["igneous"] = min(seconds["igneous"], run_igneous(root, args.chunk, args.error, args.lods, args.workers))
+        for tool, run in runs.items():
+            wall, used, _ = best_of(1, lambda _: run(root, args.chunk, args.error, args.lods, args.workers))
+            walls[tool].append(wall)
+            if wall < seconds[tool]:
+                seconds[tool], cpu[tool] = wall, used
+    from bench.throughput import record
+    from emcore.storage import open_storage
+    record(open_storage(f"{root}/emctl"), "mesh", f"{args.size}^3 segmentation, {len(ids)} objects, chunks "
+           f"{args.chunk}^3, {args.lods} levels, {args.workers} workers")
     urls = {"emctl": f"file://{root}/emctl/segmentation", "igneous": f"file://{root}/igneous"}
     rows = {tool: quality(urls[tool], labels, ids, largest) for tool in seconds}
     for tool in ("emctl", "igneous"):   # fresh copies: each probe runs its tool's whole job again
@@ -202,11 +211,13 @@ def main() -> None:
     memory = {tool: probe_in_subprocess(tool, root, args.chunk, args.error, args.lods) for tool in seconds}
 
     mvox = labels.size / 1e6
-    print("\n| tool | seconds | Mvoxel/s | x igneous | objects | closed | LOD0 triangles | max distance (nm) | levels | peak MB/task (chunk, merge) |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(f"\nwall seconds of every run: {walls}; load average {os.getloadavg()[0]:.1f}")
+    print("\n| tool | seconds | CPU s | Mvoxel/s | x igneous (wall, CPU) | objects | closed | LOD0 triangles | max distance (nm) | levels | peak MB/task (chunk, merge) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for tool in ("emctl", "igneous"):
         r, m = rows[tool], list(memory[tool].values())
-        print(f"| {tool} | {seconds[tool]:.1f} | {mvox / seconds[tool]:.2f} | {seconds['igneous'] / seconds[tool]:.2f} | "
+        print(f"| {tool} | {seconds[tool]:.1f} | {cpu[tool]:.1f} | {mvox / seconds[tool]:.2f} | "
+              f"{seconds['igneous'] / seconds[tool]:.2f}, {cpu['igneous'] / cpu[tool]:.2f} | "
               f"{r['objects']} | {r['closed']} | {r['triangles']} | {r['distance']:.1f} | {r['lods']} | "
               f"{', '.join(f'{x:.0f}' for x in m)} |")
 

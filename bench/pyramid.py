@@ -24,8 +24,10 @@ every process's peak resident memory and CPU time.
            igneous still makes mips; what it made is printed. It does not re-encode mip 0 (it
            stays raw), and it decodes no PNG.
   ingest+ign  the copy's ingest (timed separately) plus the igneous row: igneous end to end from
-           the same PNGs, still without a JPEG mip 0.
-  bound    a process pool of N: cv2.imdecode of every section, then JPEG encoding (simplejpeg,
+           the same PNGs, still without a JPEG mip 0. The ingest decodes with libspng (pyspng),
+           as emctl and the bound do: the decoder is not what is compared.
+  bound    a process pool of N: emctl's PNG decoding (emcore/images.py) of every section, then
+           JPEG encoding (simplejpeg,
            libjpeg-turbo as TensorStore's encoder, quality 90) of every 64^3 chunk of scale 0,
            laid out as Neuroglancer's JPEG chunks (64 x 4096 images). Nothing is written. Its
            workers keep freed memory as emctl's do (emcore/allocator.py).
@@ -100,11 +102,12 @@ def ensure_stack(directory: str, size: int, sections: int, workers: int) -> None
 
 
 def _read_sections(directory: str, z0: int, z1: int) -> np.ndarray:
-    """(z, y, x) uint8."""
-    import cv2
+    """(z, y, x) uint8, decoded with libspng (pyspng, CloudVolume's own PNG decoder, and emctl's)."""
+    import pyspng
     out = None
     for i, z in enumerate(range(z0, z1)):
-        image = cv2.imread(os.path.join(directory, PATTERN % z), cv2.IMREAD_UNCHANGED)
+        with open(os.path.join(directory, PATTERN % z), "rb") as f:
+            image = pyspng.load(f.read())
         if out is None:
             out = np.empty((z1 - z0,) + image.shape, image.dtype)
         out[i] = image
@@ -223,15 +226,16 @@ def run_igneous(layer: str, workers: int) -> dict:
 
 def _bound_slab(args) -> tuple[float, float, int]:
     """Decode sections [z0, z1) and JPEG-encode every 64^3 chunk they make: (decode s, encode s, bytes)."""
-    import cv2
     import simplejpeg
+
+    from emcore.images import decode_png
     stack, z0, z1 = args
     t0 = time.process_time()
     slab = None
     for i, z in enumerate(range(z0, z1)):
         with open(os.path.join(stack, PATTERN % z), "rb") as f:
             data = f.read()
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        image = decode_png(data, PATTERN % z)
         if slab is None:
             slab = np.empty((z1 - z0,) + image.shape, image.dtype)
         slab[i] = image
@@ -285,6 +289,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=os.path.join(ROOT, "bench-data", "pyramid"),
                         help="where the stack and outputs are kept (default bench-data/pyramid)")
     parser.add_argument("--only", default="emctl,igneous,bound", help="comma-separated subset to run")
+    parser.add_argument("--repeat", type=int, default=2, help="rounds of every contender; the fastest counts")
     parser.add_argument("--breakdown", action="store_true",
                         help="instead: CPU per step (decode, tiles write/read, downsample, JPEG encode, shard "
                              "write) with emctl's functions on one block, in this process")
@@ -300,7 +305,7 @@ def main(argv=None) -> int:
             bound_child(rest[0], int(rest[1]), int(rest[2]))
         return 0
     if args.quick:
-        args.size, args.sections = 512, 128
+        args.size, args.sections, args.repeat = 512, 128, 1
     size, sections, workers = args.size, args.sections, args.workers
     name = f"{size}x{size}x{sections}"
     stack = os.path.join(args.data, f"stack-{name}")
@@ -317,32 +322,46 @@ def main(argv=None) -> int:
     print(f"pyramid benchmark: {name} uint8 = {mb:.0f} MB of input pixels, {workers} workers, "
           f"{os.cpu_count()} cores, load average {load:.1f} at start", flush=True)
     results: dict[str, dict | None] = {"emctl": None, "igneous": None, "ingest+ign": None, "bound": None}
-    if "emctl" in only:
-        results["emctl"] = run_emctl(stack, os.path.join(args.data, f"out-emctl-{name}"), size, sections, workers)
-        print(f"  emctl done: {results['emctl']['wall']:.1f} s", flush=True)
-    if "igneous" in only:
-        layer = os.path.join(args.data, f"raw-{name}")
-        ingest = run_ingest(stack, layer, size, sections, workers)
-        print(f"  ingest into a raw precomputed layer done: {ingest['wall']:.1f} s", flush=True)
-        results["igneous"] = run_igneous(layer, workers)
-        print(f"  igneous done: {results['igneous']['wall']:.1f} s", flush=True)
-        i = results["igneous"]
-        results["ingest+ign"] = {"wall": ingest["wall"] + i["wall"], "cpu": ingest["cpu"] + i["cpu"],
-                                 "peak_task_mb": max(ingest["peak_task_mb"], i["peak_task_mb"])}
-    if "bound" in only:
-        results["bound"] = run_bound(stack, sections, workers)
-        print(f"  bound done: {results['bound']['wall']:.1f} s", flush=True)
+    walls: dict[str, list[float]] = {k: [] for k in results}
 
-    print()
-    print(f"{'':<10}{'wall s':>9}{'MB/s':>9}{'CPU s':>9}{'MB/CPU-s':>11}   peak MB/task")
+    def keep(key: str, result: dict) -> None:
+        """The fastest run of each contender counts (other load on the machine only slows a run)."""
+        walls[key].append(result["wall"])
+        if results[key] is None or result["wall"] < results[key]["wall"]:
+            results[key] = result
+
+    for attempt in range(args.repeat):     # rounds of every contender, so each meets the same load
+        if "emctl" in only:
+            out = os.path.join(args.data, f"out-emctl-{name}")
+            keep("emctl", run_emctl(stack, out, size, sections, workers))
+            print(f"  emctl done: {walls['emctl'][-1]:.1f} s", flush=True)
+            if attempt == 0:
+                from bench.throughput import record
+                from emcore.storage import open_storage
+                record(open_storage(out), "pyramid", f"render + pyramid of {name} uint8 PNGs, {workers} workers")
+        if "igneous" in only:
+            layer = os.path.join(args.data, f"raw-{name}")
+            ingest = run_ingest(stack, layer, size, sections, workers)
+            print(f"  ingest into a raw precomputed layer done: {ingest['wall']:.1f} s", flush=True)
+            i = run_igneous(layer, workers)
+            keep("igneous", i)
+            print(f"  igneous done: {i['wall']:.1f} s", flush=True)
+            keep("ingest+ign", {"wall": ingest["wall"] + i["wall"], "cpu": ingest["cpu"] + i["cpu"],
+                                "peak_task_mb": max(ingest["peak_task_mb"], i["peak_task_mb"])})
+        if "bound" in only:
+            keep("bound", run_bound(stack, sections, workers))
+            print(f"  bound done: {walls['bound'][-1]:.1f} s", flush=True)
+
+    print(f"\nfastest of {args.repeat} runs each:")
+    print(f"{'':<10}{'wall s':>9}{'MB/s':>9}{'CPU s':>9}{'MB/CPU-s':>11}   peak MB/task   all walls")
     for key in results:
-        print(_row(key, results[key], mb))
+        print(_row(key, results[key], mb) + f"   {', '.join(f'{w:.1f}' for w in walls[key])}")
     e, i, b, ie = results["emctl"], results["igneous"], results["bound"], results["ingest+ign"]
     if e and i:
-        print(f"emctl / igneous: {i['wall'] / e['wall']:.2f}x wall, {i['cpu'] / e['cpu']:.2f}x CPU (target >= 2x); "
-              f"/ ingest+igneous: {ie['wall'] / e['wall']:.2f}x wall, {ie['cpu'] / e['cpu']:.2f}x CPU")
+        print(f"emctl / ingest+igneous: {ie['wall'] / e['wall']:.2f}x wall, {ie['cpu'] / e['cpu']:.2f}x CPU "
+              f"(target >= 1.25x); / igneous alone (no PNG decoded): {i['wall'] / e['wall']:.2f}x wall")
     if e and b:
-        print(f"emctl / bound:   {b['wall'] / e['wall']:.0%} wall, {b['cpu'] / e['cpu']:.0%} CPU (target >= 70%)")
+        print(f"emctl / bound:   {b['wall'] / e['wall']:.0%} wall, {b['cpu'] / e['cpu']:.0%} CPU (target >= 80%)")
     print(f"load average at end {os.getloadavg()[0]:.1f} (other work on the machine inflates wall times, not CPU s)")
     if e:
         waves = ", ".join(f"{w} {v['tasks']} tasks {v['time']}" for w, v in e["waves"].items())

@@ -51,15 +51,15 @@ def breakdown(stack: str, work: str, sections: int, repeat: int = 2) -> None:
     section_mb = width * height * sections / 1e6
     block_mb = block[0] * block[1] * block[2] / 1e6
     raw = step("render: read PNG bytes", section_mb, lambda: [open(n, "rb").read() for n in names])
-    images = step("render: PNG decode (cv2)", section_mb, lambda: [decode_png(d, "") for d in raw])
+    images = step("render: PNG decode (decode_png)", section_mb, lambda: [decode_png(d, "") for d in raw])
     info = tiles.read_tiles_info(store)
     step("render: tiles write", section_mb,
          lambda: [tiles.write_section(store, info, z, im) for z, im in enumerate(images)])
     source = tiles.open_tiles(store, read_only=True)
     lo, hi = [0, 0, 0], block
     data_c = step("pyramid: tiles read (C order)", block_mb,
-                  lambda: source[0:hi[0], 0:hi[1], 0:hi[2], 0].read().result())
-    data_f = step("pyramid: tiles read (F order, as read_block)", block_mb, lambda: read_block(source, lo, hi))
+                  lambda: source[0:hi[0], 0:hi[1], 0:hi[2]].read().result())
+    data_f = step("pyramid: tiles read (F order, tiles.read_block)", block_mb, lambda: tiles.read_block(store, info, lo, hi))
 
     def chain(data, order):
         out = [data]
@@ -101,7 +101,7 @@ def breakdown(stack: str, work: str, sections: int, repeat: int = 2) -> None:
     now = sum(v for k, v in per.items() if k.startswith("render") or "(C order" in k)
     fixed = sum(v for k, v in per.items() if k.startswith("render") or "(F" in k) - per["pyramid: scale 0 raw shard write (F)"]
     now -= per["pyramid: scale 0 raw shard write (C order)"]
-    bound = per["render: PNG decode (cv2)"] + per["pyramid: scale 0 JPEG encode only (simplejpeg)"]
+    bound = per["render: PNG decode (decode_png)"] + per["pyramid: scale 0 JPEG encode only (simplejpeg)"]
     print(f"sum of steps, C order: {now:.1f} ms/MB ({1e3 / now:.0f} MB/CPU-s); in F order: {fixed:.1f} ms/MB "
           f"({1e3 / fixed:.0f} MB/CPU-s); decode + encode alone: {bound:.1f} ms/MB ({1e3 / bound:.0f} MB/CPU-s)")
     shutil.rmtree(work, ignore_errors=True)

@@ -62,9 +62,21 @@ def read_png_header(store: Storage, key: str) -> SectionHeader:
 
 def decode_png(data: bytes, name: str) -> np.ndarray:
     """Decode to a 2-D (rows, columns) grayscale array of uint8 or uint16; the header is checked
-    before anything is decoded."""
-    import cv2
+    before anything is decoded.
+
+    8-bit grayscale, what EM sections are, goes through libspng (pyspng): 20 % less CPU than
+    OpenCV's libpng on the benchmark's sections (57 against 71 ms for 2048 x 2048), and decoding
+    is most of the render wave. Everything else goes through OpenCV (pyspng 1.1.3 returns 16-bit
+    grayscale as two 8-bit channels)."""
     header = parse_png_header(data[:33], name)
+    if header.color == GRAY and header.dtype == "uint8":
+        import pyspng
+        try:
+            return pyspng.load(data)
+        except (RuntimeError, ValueError):
+            raise TaskError(f"section {name} cannot be decoded as an image (corrupt or truncated PNG, "
+                            f"{len(data)} bytes)") from None
+    import cv2
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise TaskError(f"section {name} cannot be decoded as an image (corrupt or truncated PNG, {len(data)} bytes)")

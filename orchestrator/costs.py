@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 
 from orchestrator.simulate import WaveReport
+from orchestrator.throughput import kind
 
 PRICES = os.path.join(os.path.dirname(__file__), "prices.json")
 READ_OPS = ("read", "exists")
@@ -18,8 +19,11 @@ def load_prices(path: str | None = None) -> dict:
 
 
 def _lookup(table: dict, wave: str):
-    stage = wave.split(".", 1)[0]
-    return table.get(wave, table.get(stage, table["default"]))
+    """The wave's own row, else its kind's (numbered waves: throughput.kind), else its stage's."""
+    for name in (wave, kind(wave), wave.split(".", 1)[0]):
+        if name in table:
+            return table[name]
+    return table["default"]
 
 
 @dataclass

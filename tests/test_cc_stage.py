@@ -193,7 +193,7 @@ def test_intermediates_are_deleted_unless_kept(result):
     job, store, _ = result
     left = sorted(store.list("cc/"))
     if job.stage("cc")["keep_intermediates"]:
-        assert any(k.startswith("cc/labels/") for k in left) and "cc/mapping" in left
+        assert any(k.startswith("cc/faces/") for k in left) and "cc/mapping" in left
     else:
         assert left == ["cc/descriptor.json", "cc/segments.json"]
         assert json.loads(store.read("plan/cc.tidy.json"))["count"] == 1

@@ -105,7 +105,7 @@ def test_worker_drains_a_wave_like_any_other_task(pubsub_emulator, seamless_regi
 
     for task in range(4):
         marker = json.loads(store.read(marker_key("seamless.images", task)))
-        assert set(marker) == {"task", "worker", "started", "seconds", "attempt", "summary"}
+        assert set(marker) == {"task", "worker", "started", "seconds", "cpu_seconds", "attempt", "summary"}
         assert marker["summary"]["z"] == task
     assert store.exists(done_key("seamless.images"))
     images = volumes.open_volume(store, volumes.IMAGES)

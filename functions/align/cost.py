@@ -13,9 +13,8 @@ def cost(job, wave: str, params: dict, store) -> dict:
     info = tiles.read_tiles_info(store) if wave == "render" else None
     if info is not None:
         width, height, _ = info["scales"][0]["size"]
-        tile = info["scales"][0]["chunk_sizes"][0]
         pixels = width * height * np.dtype(info["data_type"]).itemsize
-        return {"bytes_in": pixels, "reads": 2, "writes": -(-width // tile[0]) * -(-height // tile[1])}
+        return {"bytes_in": pixels, "reads": 2, "writes": tiles.shards_per_section(info)}
     # Pairs and solve run before render has planned the tiles: the sections' own size.
     pixels = _section_bytes(job.source, job.section_name(job.z_range.start))
     if wave == "pairs":

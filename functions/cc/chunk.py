@@ -5,8 +5,13 @@ its six outermost voxel layers ("faces"): every voxel that can touch a voxel of 
 across a face, an edge or a corner, lies in one of them, so the faces of two chunks are enough to
 find every equivalence between them with any connectivity (see seams.py).
 
-Statistics are kept as exact integers (voxel counts, coordinate sums, bounding boxes) so that
-summing them over the pieces of a segment gives exactly what one pass over the whole volume gives.
+The labels themselves are not stored: they are a deterministic function of the chunk's
+descriptor values, and labelling again in the remap wave (cc3d: ~60 ms for 256^3) costs less than
+compressing, storing and decompressing 4 bytes a voxel (~160 ms, bench/cc.py).
+
+Statistics are kept as exact integers (voxel counts, coordinate sums, bounding boxes; stats.py)
+so that summing them over the pieces of a segment gives exactly what one pass over the whole
+volume gives.
 """
 from __future__ import annotations
 
@@ -14,50 +19,65 @@ import cc3d
 import numpy as np
 
 from functions.cc.grid import ID_STRIDE, chunk_base, check_connectivity
+from functions.cc.stats import statistics
 
 FACE_KEYS = ("x0", "x1", "y0", "y1", "z0", "z1")
 
 
 def faces_of(labels: np.ndarray) -> dict[str, np.ndarray]:
     """The six outermost layers, keyed axis + side (0 low, 1 high); each is 2-D over the two
-    other axes in x, y, z order."""
+    other axes in x, y, z order. Basic slicing: np.take would copy the whole chunk to C order
+    first (seconds per chunk for a Fortran-ordered one)."""
     out = {}
     for axis, name in enumerate("xyz"):
         for side, index in (("0", 0), ("1", -1)):
-            out[name + side] = np.ascontiguousarray(np.take(labels, index, axis=axis))
+            at = [slice(None)] * 3
+            at[axis] = index
+            out[name + side] = np.ascontiguousarray(labels[tuple(at)])
     return out
 
 
-def label_chunk(chunk: np.ndarray, offset, chunk_index: int, *, ccthresh: float,
-                connectivity: int = 26, dustthresh: int = 0) -> tuple[np.ndarray, dict]:
-    """Label the voxels of `chunk` (x, y, z) whose value is > `ccthresh`.
-
-    Returns `(labels, summary)`. `labels` is uint64, same shape, 0 for background and
-    `chunk_index * ID_STRIDE + local` for a segment. `summary` holds:
-      chunk, offset, shape, connectivity: ints / lists of 3 ints;
-      stats: ids (K,) uint64, voxels (K,) int64, bbox (K, 6) int64 [x0, y0, z0, x1, y1, z1)
-             in volume coordinates (end exclusive), sums (K, 3) int64 coordinate sums;
-      faces: FACE_KEYS -> 2-D uint64 label planes.
-    Segments smaller than `dustthresh` are removed here only if they touch no chunk face: a piece
-    on a face may continue in the neighbour, and only the merge knows its full size.
-    """
+def local_labels(chunk: np.ndarray, ccthresh: float, connectivity: int) -> tuple[np.ndarray, int, np.ndarray]:
+    """(labels, n, mask): cc3d's uint32 labels 1..n of the voxels > `ccthresh` (`mask`), the
+    same on every call with the same values (the remap wave relies on it), in the chunk's
+    memory order."""
     check_connectivity(connectivity)
     chunk = np.asarray(chunk)
     if chunk.ndim != 3:
         raise ValueError(f"chunk must be 3-D (x, y, z), got shape {chunk.shape}")
     if chunk.size >= ID_STRIDE:
         raise ValueError(f"chunk of {chunk.size} voxels does not fit the id scheme (< 2**32)")
+    mask = chunk > ccthresh
+    labels, n = cc3d.connected_components(mask, connectivity=connectivity, return_N=True, out_dtype=np.uint32)
+    return labels, n, mask
+
+
+def label_chunk(chunk: np.ndarray, offset, chunk_index: int, *, ccthresh: float,
+                connectivity: int = 26, dustthresh: int = 0) -> tuple[np.ndarray, dict]:
+    """Label the voxels of `chunk` (x, y, z) whose value is > `ccthresh`.
+
+    Returns `(labels, summary)`. `labels` are the uint32 local labels (`local_labels`), dust
+    included; segment `local` of the chunk has the volume-unique id
+    `chunk_index * ID_STRIDE + local`. `summary` holds:
+      chunk, offset, shape, connectivity: ints / lists of 3 ints;
+      stats: ids (K,) uint64, voxels (K,) int64, bbox (K, 6) int64 [x0, y0, z0, x1, y1, z1)
+             in volume coordinates (end exclusive), sums (K, 3) int64 coordinate sums;
+      faces: FACE_KEYS -> 2-D uint64 planes of ids (0 for background and dust).
+    Segments smaller than `dustthresh` are left out of the summary only if they touch no chunk
+    face: a piece on a face may continue in the neighbour, and only the merge knows its full
+    size. The merge's mapping omits them, so the remap wave writes them as background.
+    """
     offset = [int(o) for o in offset]
-    local, n = cc3d.connected_components(chunk > ccthresh, connectivity=connectivity,
-                                         return_N=True, out_dtype=np.uint32)
-    stats = cc3d.statistics(local, no_slice_conversion=True)
-    voxels = stats["voxel_counts"].astype(np.int64)
+    local, n, mask = local_labels(chunk, ccthresh, connectivity)
+    stats = statistics(local, mask, n)
+    voxels = stats["voxels"]
+    local_faces = faces_of(local)
 
     keep = voxels > 0
     keep[0] = False
     if dustthresh > 0:
         on_face = np.zeros(n + 1, dtype=bool)
-        for face in faces_of(local).values():
+        for face in local_faces.values():
             on_face[face] = True
         keep &= (voxels >= dustthresh) | on_face
 
@@ -66,17 +86,11 @@ def label_chunk(chunk: np.ndarray, offset, chunk_index: int, *, ccthresh: float,
     ids = np.uint64(chunk_base(chunk_index)) + kept.astype(np.uint64)
     lut = np.zeros(n + 1, dtype=np.uint64)
     lut[kept] = ids
-    labels = lut[local]
 
     counts = voxels[kept]
-    # cc3d gives float64 centroids (sum / count of chunk-local coordinates). The sums stay below
-    # 2**32 voxels * 2**16 coordinates = 2**48, where the two float64 roundings err by < 0.13, so
-    # rounding recovers the exact integer sums (the oracle test checks them against numpy).
-    local_sums = np.rint(stats["centroids"][kept] * counts[:, None]).astype(np.int64)
     off = np.asarray(offset, dtype=np.int64)
-    sums = local_sums + counts[:, None] * off
-    bb = stats["bounding_boxes"][kept].astype(np.int64)  # xmin, xmax, ymin, ymax, zmin, zmax
-    bbox = np.concatenate([bb[:, 0::2] + off, bb[:, 1::2] + off + 1], axis=1)
+    sums = stats["sums"][kept] + counts[:, None] * off
+    bbox = np.concatenate([stats["lo"][kept] + off, stats["hi"][kept] + off + 1], axis=1)
 
     summary = {
         "chunk": int(chunk_index),
@@ -84,6 +98,6 @@ def label_chunk(chunk: np.ndarray, offset, chunk_index: int, *, ccthresh: float,
         "shape": [int(s) for s in chunk.shape],
         "connectivity": int(connectivity),
         "stats": {"ids": ids, "voxels": counts, "bbox": bbox, "sums": sums},
-        "faces": faces_of(labels),
+        "faces": {k: lut[v] for k, v in local_faces.items()},
     }
-    return labels, summary
+    return local, summary

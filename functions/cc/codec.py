@@ -43,7 +43,8 @@ def encode(tree) -> bytes:
 
     header = json.dumps(walk(tree), sort_keys=True, separators=(",", ":")).encode()
     raw = struct.pack("<Q", len(header)) + header + b"".join(chunks)
-    return _MAGIC + zlib.compress(raw, 6)
+    # Level 1: a chunk's faces (3 MB of mostly zero uint64) in 10 ms instead of 21 at level 6.
+    return _MAGIC + zlib.compress(raw, 1)
 
 
 def decode(blob: bytes):

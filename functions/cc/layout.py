@@ -1,10 +1,10 @@
 """How a cc job is cut into waves and tasks, and the task parameters of each wave.
 
-    chunks      one task per chunk of `chunkshape`: label it, store its labels, faces and stats
+    chunks      one task per chunk of `chunkshape`: label it, store its faces and stats
     merge       `nummergetasks` tasks, each a contiguous run of chunks: a partial merge
     combine<k>  tasks joining up to FANIN partials of the level below, until at most FANIN remain
     finalize    one task: global ids (the mapping), segments.csv, segment properties
-    remap       one task per chunk: global ids, written at every scale the chunk owns
+    remap       one task per chunk: label it again, global ids, written at every scale it owns
     downsample<w>  the segmentation's later multiscale waves (as the image pyramid's)
 
 The cc chunk grid is the segmentation's block grid (block = chunkshape, both numbered x fastest

@@ -20,23 +20,27 @@ def chunk_mapping(mapping: dict, chunk_index: int) -> dict:
 
 
 def remap_chunk(labels: np.ndarray, mapping: dict, dtype=np.uint64) -> np.ndarray:
-    """Replace chunk ids by global ids (0 stays 0; a segment under the size threshold becomes 0).
-    `mapping` may be the whole mapping or its chunk_mapping slice. An id missing from it is an
-    error (KeyError), not silently kept: it means labels and mapping come from different runs.
-    `labels` may also be a chunk's local labels (uint32, as the stage stores them) with a mapping
-    keyed by local label."""
-    top = int(np.max(mapping["global"])) if len(mapping["global"]) else 0
+    """Replace a chunk's local labels (chunk.local_labels) by global ids, in `dtype`. `mapping`
+    is the chunk's slice of the mapping (chunk_mapping; an id's low bits are its local label).
+    A label it does not list (dust the chunk wave dropped) becomes 0, as does a segment under
+    the size threshold. uint32 labels are overwritten: the result may be `labels` itself."""
+    ids = np.asarray(mapping["ids"], dtype=np.uint64) & np.uint64(ID_STRIDE - 1)
+    values = np.asarray(mapping["global"], dtype=np.uint64)
+    top = int(values.max()) if len(values) else 0
     if np.dtype(dtype) == np.uint32 and top >= 2**32:
         raise ValueError("global ids do not fit uint32")
-    table = dict(zip(np.asarray(mapping["ids"]).tolist(), np.asarray(mapping["global"]).tolist()))
-    table[0] = 0
+    # A dense table indexed by local label. fastremap applies a uint32 table to uint32 labels in
+    # place (~2.5 ns a voxel, 40 % less than numpy's fancy indexing, and no second chunk in
+    # memory); the ravel is a view in the labels' own memory order.
     labels = np.asarray(labels)
-    # Remap in the labels' own unsigned type when the global ids fit it: fastremap is ~6x faster
-    # on uint32 than on uint64, and no 8-byte copy of the chunk is made.
-    if labels.dtype.kind != "u" or top > np.iinfo(labels.dtype).max:
-        labels = labels.astype(np.uint64)
-    out = fastremap.remap(labels, table, preserve_missing_labels=False, in_place=False)
-    return out.astype(dtype, copy=False)
+    size = max(int(labels.max()) if labels.size else 0, int(ids.max()) if len(ids) else 0) + 1
+    lut = np.zeros(size, dtype=dtype)
+    lut[ids.astype(np.int64)] = values
+    if labels.dtype == lut.dtype == np.uint32 and (labels.flags.f_contiguous or labels.flags.c_contiguous):
+        order = "F" if labels.flags.f_contiguous else "C"
+        fastremap.remap_from_array(labels.ravel(order=order), lut, in_place=True)
+        return labels
+    return lut[labels]
 
 
 def segment_rows(table: dict, resolution=(1, 1, 1), voxel_offset=(0, 0, 0)) -> list[dict]:

@@ -15,7 +15,7 @@ from emcore.stage import TaskContext, TaskError
 from emcore.storage import Storage
 from emcore.volume import open_scale, read_block, write_info
 from functions.cc import descriptor, store as cc_store
-from functions.cc.chunk import label_chunk
+from functions.cc.chunk import label_chunk, local_labels
 from functions.cc.grid import seam_pairs
 from functions.cc.layout import (CHUNKS, COMBINE, DOWNSAMPLE, FINALIZE, MERGE, REMAP, TIDY, Layout,
                                  parse_wave)
@@ -67,18 +67,23 @@ class CCStage:
         return _RUN[kind](ctx, layout, index, params)
 
 
-def _label(ctx: TaskContext, layout: Layout, _: int, params: dict) -> dict:
-    d, options = layout.descriptor, layout.options
+def _descriptor_block(layout: Layout, params: dict) -> np.ndarray:
+    """The chunk's box of the descriptor (read by both the chunks and the remap wave)."""
+    d = layout.descriptor
     lo, hi = params["lo"], params["hi"]
     try:
         source = open_scale(d.url, d.scale, read_only=True)
-        data = read_block(source, [o + a for o, a in zip(d.voxel_offset, lo)],
+        return read_block(source, [o + a for o, a in zip(d.voxel_offset, lo)],
                           [o + b for o, b in zip(d.voxel_offset, hi)])
     except ValueError as e:  # TensorStore's error for unreadable or undecodable chunks
         raise TaskError(f"cannot read {d.url} scale {d.scale} box {lo}-{hi}: {e}") from None
-    labels, summary = label_chunk(data, lo, params["chunk"], ccthresh=options["ccthresh"],
-                                  connectivity=options["connectivity"], dustthresh=options["dustthresh"])
-    cc_store.put_labels(ctx.store, params["chunk"], labels)
+
+
+def _label(ctx: TaskContext, layout: Layout, _: int, params: dict) -> dict:
+    options = layout.options
+    data = _descriptor_block(layout, params)
+    _, summary = label_chunk(data, params["lo"], params["chunk"], ccthresh=options["ccthresh"],
+                             connectivity=options["connectivity"], dustthresh=options["dustthresh"])
     cc_store.put_summary(ctx.store, params["chunk"], summary)
     return {"bytes_in": int(data.nbytes), "segments": len(summary["stats"]["ids"])}
 
@@ -127,14 +132,16 @@ def _segmentation(ctx: TaskContext) -> list:
 
 
 def _remap(ctx: TaskContext, layout: Layout, _: int, params: dict) -> dict:
-    chunk = params["chunk"]
-    shape = [b - a for a, b in zip(params["lo"], params["hi"])]
-    labels = cc_store.get_labels(ctx.store, chunk, shape)
-    mapping = cc_store.get_chunk_mapping(ctx.store, chunk, layout.chunks)
+    """Label the chunk again (the same labels as the chunks wave's, chunk.py) and write its
+    global ids at every scale it owns."""
+    options = layout.options
+    data = _descriptor_block(layout, params)
+    labels, _, _ = local_labels(data, options["ccthresh"], options["connectivity"])
+    mapping = cc_store.get_chunk_mapping(ctx.store, params["chunk"], layout.chunks)
     data_type = cc_store.get_segments(ctx.store)["data_type"]
     out = remap_chunk(labels, mapping, dtype=np.dtype(data_type))
     written = layout.multiscale.write(0, params["lo"], out, "mode", _segmentation(ctx))
-    return {"bytes_in": int(labels.nbytes), "scales": written}
+    return {"bytes_in": int(data.nbytes), "scales": written}
 
 
 def _downsample(ctx: TaskContext, layout: Layout, wave: int, params: dict) -> dict:

@@ -1,10 +1,10 @@
 """The cc stage's intermediate objects under `<dest>/cc/`, and their bytes.
 
 Every object is a deterministic function of the task's inputs, so a retried task rewrites the
-same bytes. Chunks are stored apart (labels, faces, stats) because the waves read them apart: a
-merge task needs only the faces of its neighbours' chunks, a remap task only the labels.
+same bytes. A chunk's faces and statistics are stored apart because a merge task needs only the
+faces of its neighbours' chunks. Its labels are not stored: the remap wave labels the chunk again
+(chunk.py says why).
 
-    cc/labels/<chunk>      zstd of the chunk's local labels, uint32 little-endian, C order (x, y, z)
     cc/faces/<chunk>       codec: the six outermost label layers (chunk.faces_of)
     cc/stats/<chunk>       codec: voxels, bbox and coordinate sums per segment
     cc/partials/<level>/<task>   codec: a partial merge (merge.py)
@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import zstandard
 
 from emcore.storage import Storage
 from functions.cc import codec
@@ -25,22 +24,6 @@ from functions.cc.grid import ID_STRIDE
 MAPPING = "cc/mapping"
 SEGMENTS = "cc/segments.json"
 LOCAL = np.uint64(ID_STRIDE - 1)  # an id's low bits are its chunk-local label (grid.ID_STRIDE)
-
-
-def put_labels(store: Storage, chunk: int, labels: np.ndarray) -> None:
-    """Ids of one chunk share their high bits, so the local part (uint32) is all that is stored:
-    half the bytes of uint64, and zstd compresses label runs ~30x at hundreds of MB/s. Casting
-    uint64 to uint32 keeps the low 32 bits, which are the local label (grid.ID_STRIDE)."""
-    local = labels.astype("<u4")
-    store.write(f"cc/labels/{chunk}", zstandard.ZstdCompressor(level=3).compress(local.tobytes()))
-
-
-def get_labels(store: Storage, chunk: int, shape) -> np.ndarray:
-    raw = zstandard.ZstdDecompressor().decompress(store.read(f"cc/labels/{chunk}"))
-    local = np.frombuffer(raw, dtype="<u4")
-    if local.size != int(np.prod(shape)):
-        raise ValueError(f"cc/labels/{chunk} holds {local.size} voxels, expected shape {list(shape)}")
-    return local.reshape(shape)
 
 
 def put_summary(store: Storage, chunk: int, summary: dict) -> None:
@@ -77,7 +60,7 @@ def put_mapping(store: Storage, mapping: dict, chunks: int) -> None:
 
 
 def get_chunk_mapping(store: Storage, chunk: int, chunks: int) -> dict:
-    """The chunk's rows of the mapping, keyed by local label (as get_labels returns them)."""
+    """The chunk's rows of the mapping, keyed by local label (chunk.local_labels)."""
     start, end = np.frombuffer(store.read_range(MAPPING, 8 * chunk, 8 * chunk + 16), dtype="<i8")
     at = 8 * (chunks + 1) + 16 * int(start)
     raw = store.read_range(MAPPING, at, at + 16 * int(end - start)) if end > start else b""
@@ -96,8 +79,8 @@ def get_segments(store: Storage) -> dict:
 
 
 def delete_chunks(store: Storage, chunks) -> int:
-    """Delete the chunks' labels, faces and statistics; returns how many keys."""
-    return store.delete_all(f"cc/{kind}/{c}" for c in chunks for kind in ("labels", "faces", "stats"))
+    """Delete the chunks' faces and statistics; returns how many keys."""
+    return store.delete_all(f"cc/{kind}/{c}" for c in chunks for kind in ("faces", "stats"))
 
 
 def delete_shared(store: Storage, levels: list[int]) -> int:

@@ -60,6 +60,14 @@ def triangle_nodes(half: np.ndarray, faces: np.ndarray, chunk, level: int = 0) -
     return np.floor_divide(sums + 3, span)
 
 
+def box_nodes(half: np.ndarray, chunk, level: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The nodes (as triangle_nodes places them) of the lowest and the highest possible triangle
+    centroid over these vertices: any triangle on them lies in a node between the two."""
+    span = 6 * np.asarray(chunk, np.int64) * (1 << level)
+    return (np.floor_divide(3 * half.min(axis=0).astype(np.int64) + 3, span),
+            np.floor_divide(3 * half.max(axis=0).astype(np.int64) + 3, span))
+
+
 def node_origin_nm(node, chunk, resolution, voxel_offset, level: int = 0) -> np.ndarray:
     """Lower corner of a node in nm (the octree's `grid_origin` is node (0,0,0) at any level)."""
     node = np.asarray(node, np.float64)

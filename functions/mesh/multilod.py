@@ -22,6 +22,9 @@ from functions.mesh.simplify import simplify
 from functions.mesh.surface import weld
 
 QUANTIZATION_BITS = 16
+# A piece whose triangle corners are nearly all locked (the seam fans on its cell's faces) is kept
+# as it is: on the benchmark, level 1 removed 3.6 % of such pieces' triangles for half its time.
+LOCKED_LIMIT = 0.9
 DRACO_LEVEL = 7
 
 
@@ -45,6 +48,8 @@ def simplify_piece(half: np.ndarray, faces: np.ndarray, bound: float, resolution
     on_face = ((half.astype(np.int64) + 1) % span == 0).any(axis=1)
     lock = np.zeros(len(half), np.uint8)
     lock[faces[on_face[faces].any(axis=1)].reshape(-1)] = 1
+    if lock[faces].mean() > LOCKED_LIMIT:
+        return faces, check
     resolution = np.asarray(resolution, np.float64)
     points = ((half - half.min(axis=0)) * (0.5 * resolution)).astype(np.float32)
     # A marching-cubes triangle joins midpoints of one cube's edges: no side exceeds its diagonal.

@@ -21,7 +21,8 @@ import ctypes
 import meshoptimizer
 import numpy as np
 from meshoptimizer._loader import lib as _lib
-from pykdtree.kdtree import KDTree
+
+from functions.mesh.bound import Check
 
 TARGET_FRACTION = 0.5
 ATTEMPTS = 4
@@ -83,9 +84,18 @@ def drop_fins(faces: np.ndarray) -> np.ndarray:
     the error, collapsed onto each other): a zero-volume fin whose edges would have four faces."""
     if len(faces) < 2:
         return faces
-    keys, inverse, counts = np.unique(np.sort(faces, axis=1), axis=0, return_inverse=True, return_counts=True)
-    if counts.max() == 1:
-        return faces
+    corners = np.sort(faces, axis=1).astype(np.int64)
+    top = int(corners[:, 2].max()) + 1
+    if top < 2**21:     # one int64 per triangle: np.unique on rows (axis=0) is ~5x slower
+        packed = (corners[:, 0] * top + corners[:, 1]) * top + corners[:, 2]
+        ordered = np.sort(packed)
+        if not (ordered[1:] == ordered[:-1]).any():
+            return faces
+        _, inverse, counts = np.unique(packed, return_inverse=True, return_counts=True)
+    else:
+        _, inverse, counts = np.unique(corners, axis=0, return_inverse=True, return_counts=True)
+        if counts.max() == 1:
+            return faces
     keep = np.ones(len(faces), bool)
     for k in np.flatnonzero(counts > 1):
         members = np.flatnonzero(inverse.reshape(-1) == k)
@@ -112,87 +122,3 @@ def border_ring(faces: np.ndarray, count: int) -> np.ndarray:
     lock = np.zeros(count, np.uint8)
     lock[faces[ring].reshape(-1)] = 1
     return lock
-
-
-class Check:
-    """An upper bound of the two-sided distance between the input surface and a simplified one
-    (triangles over the same points).
-
-    Both surfaces are covered by points on them (`surface_points`): every point of a surface is
-    within `cover` of one of them. A point x of one surface is then within cover + (distance from
-    x's covering point to the nearest covering point of the other surface) of the other surface,
-    which is computed with k-d trees, both ways. (meshoptimizer's quadric error under-estimates
-    both: a long triangle's interior cutting across a curved surface, a thin flange collapsed.)
-    """
-
-    def __init__(self, points: np.ndarray, faces: np.ndarray, spacing: float, edge: float | None = None):
-        self.points, self.spacing = points, spacing
-        if edge is not None and edge <= spacing:   # no long triangles: the vertices cover it
-            self.source, self.source_cover = points, edge / np.sqrt(3)
-        else:
-            self.source, self.source_cover, _ = surface_points(points, faces, spacing)
-        self.source = np.ascontiguousarray(self.source, dtype=np.float32)
-        self._tree = None
-
-    def distance(self, simplified: np.ndarray, limit: float, spacing: float | None = None) -> float:
-        """The bound, or inf as soon as it is known to exceed `limit`; the simplified surface
-        sampled `spacing` apart (default: as the source)."""
-        if len(simplified) == 0:
-            return np.inf
-        result, cover, corners = surface_points(self.points, simplified, spacing or self.spacing)
-        # pykdtree: ~1.7x scipy's cKDTree on these queries (docs/mesh.md); float32 is ample in nm.
-        to_result = KDTree(result).query(self.source, k=1, distance_upper_bound=_reach(limit, self.source_cover))[0]
-        if not np.isfinite(to_result).all():
-            return np.inf
-        to_result = float(to_result.max()) + self.source_cover
-        if len(result) == corners:   # only input vertices: on the input surface
-            return max(to_result, cover)
-        if self._tree is None:
-            self._tree = KDTree(self.source)
-        # The corners are input vertices (distance 0): only the lattice samples are looked up.
-        to_source = self._tree.query(result[corners:], k=1, distance_upper_bound=_reach(limit, cover))[0]
-        return float(max(to_result, to_source.max() + cover))
-
-
-def _reach(limit: float, cover: float) -> float:
-    return max(0.0, limit - cover) * 1.0001
-
-
-def surface_points(points: np.ndarray, faces: np.ndarray, spacing: float) -> tuple[np.ndarray, float, int]:
-    """Points on the surface covering it: the vertices, then a lattice `spacing` apart on triangles
-    longer than that; the cover radius (every point of a triangle is within longest-edge/sqrt(3)
-    of a corner, and within spacing/sqrt(3) of its lattice); and how many of the points are vertices."""
-    a, b, c = (points[faces[:, i]].astype(np.float64) for i in range(3))
-    longest = np.sqrt(np.max([((b - a) ** 2).sum(1), ((c - b) ** 2).sum(1), ((a - c) ** 2).sum(1)], axis=0))
-    long = longest > spacing
-    cover = max(float(longest[~long].max()) if (~long).any() else 0.0, spacing if long.any() else 0.0) / np.sqrt(3)
-    used = np.zeros(len(points), bool)
-    used[faces.reshape(-1)] = True
-    vertices = points[used].astype(np.float32)
-    if not long.any():
-        return vertices, cover, len(vertices)
-    samples = sample_triangles(points, faces[long], spacing, corners=False).astype(np.float32)
-    return np.concatenate([vertices, samples]), cover, len(vertices)
-
-
-def sample_triangles(points: np.ndarray, faces: np.ndarray, spacing: float, corners: bool = True) -> np.ndarray:
-    """Points on a regular barycentric lattice of each triangle, at most `spacing` apart along
-    its edges; with `corners`, the triangles' vertices too."""
-    a, b, c = (points[faces[:, i]].astype(np.float64) for i in range(3))
-    longest = np.max([np.linalg.norm(b - a, axis=1), np.linalg.norm(c - b, axis=1), np.linalg.norm(a - c, axis=1)], axis=0)
-    steps = np.maximum(1, np.ceil(longest / spacing)).astype(np.int64)
-    out = [np.zeros((0, 3))]
-    if corners:
-        used = np.zeros(len(points), bool)
-        used[faces.reshape(-1)] = True
-        out = [points[used].astype(np.float64)]
-    for k in np.unique(steps):
-        if k == 1:
-            continue
-        sel = steps == k
-        i, j = np.meshgrid(np.arange(k + 1), np.arange(k + 1), indexing="ij")
-        keep = (i + j <= k) & ~(((i == 0) | (i == k)) & (j == 0) | ((i == 0) & (j == k)))
-        u, v = (i[keep] / k)[None, :, None], (j[keep] / k)[None, :, None]
-        pa, pb, pc = a[sel][:, None], b[sel][:, None], c[sel][:, None]
-        out.append((pa + u * (pb - pa) + v * (pc - pa)).reshape(-1, 3))
-    return np.concatenate(out)

@@ -46,6 +46,11 @@ def mesh_chunk(labels: np.ndarray, lo, chunk) -> dict[int, list[Piece]]:
 
 
 def split_by_node(half: np.ndarray, faces: np.ndarray, chunk, level: int = 0) -> list[Piece]:
+    # Most objects lie in one node: when the nodes of the vertices' bounding box corners agree,
+    # every triangle's centroid is in that node too, and no triangle needs to be placed.
+    lo, hi = geometry.box_nodes(half, chunk, level)
+    if (lo == hi).all():
+        return [Piece(tuple(int(k) for k in lo), half, faces)]
     nodes = geometry.triangle_nodes(half, faces, chunk, level)
     if (nodes == nodes[0]).all():
         return [Piece(tuple(int(k) for k in nodes[0]), half, faces)]

@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 
+from emcore import tiles
+
 
 def cost(job, wave: str, params: dict, store) -> dict:
     from functions.pyramid.stage import TIDY, Pyramid
@@ -16,7 +18,8 @@ def cost(job, wave: str, params: dict, store) -> dict:
     extent = [b - a for a, b in zip(params["lo"], params["hi"])]
     voxels = math.prod(extent)
     if layout.base is None:
-        tile = [min(t, s) for t, s in zip(job.stage("pyramid")["block"][:2], ms.size[:2])]
+        tile = tiles.tile_shape(ms.size[0], ms.size[1], job.stage("pyramid")["block"][:2])
+        # A ranged read per section and row of tiles a piece covers; pieces are a tile wide.
         reads = extent[2] * math.ceil(extent[0] / tile[0]) * math.ceil(extent[1] / tile[1])
     else:
         reads = math.prod(math.ceil(e / c) for e, c in zip(extent, ms.chunk))

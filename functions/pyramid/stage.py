@@ -79,16 +79,18 @@ class PyramidStage:
         ms = pyramid.multiscale
         base = ms.layouts[wave].base
         if base is None:
-            source = tiles.open_tiles(ctx.store, read_only=True)
+            info = tiles.read_tiles_info(ctx.store)
+            source = lambda lo, hi: tiles.read_block(ctx.store, info, lo, hi)  # noqa: E731
         else:
             # Read the lossless copy when there is one, so JPEG error does not compound upwards.
             layer = RAW if pyramid.with_raw else IMAGE
-            source = open_scale(ctx.store.url + layer + "/", base, read_only=True)
+            scale = open_scale(ctx.store.url + layer + "/", base, read_only=True)
+            source = lambda lo, hi: read_block(scale, lo, hi)  # noqa: E731
         bytes_in = 0
 
         def read(lo, hi):
             nonlocal bytes_in
-            data = read_block(source, *ms.input_box(wave, lo, hi)[1:])
+            data = source(*ms.input_box(wave, lo, hi)[1:])
             bytes_in += int(data.nbytes)
             return data
         written = ms.write_from(wave, params["lo"], params["hi"], read, "mean", pyramid.layers(ctx.store.url))
