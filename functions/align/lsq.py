@@ -115,23 +115,25 @@ def _gauge_rows(frame: Frame, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return cons, d
 
 
-def solve_affine(frame: Frame, pairs, rho: np.ndarray, prior: float | None = None) -> dict[int, np.ndarray]:
+def solve_affine(frame: Frame, pairs, rho: np.ndarray, prior: float | None = None, place: float | None = None
+                 ) -> dict[int, np.ndarray]:
     """One affine per section; `rho` (per section) is the rigid term's strength relative to the
     section's data stiffness. `prior`, in px at the section's edge, adds an absolute term: a
     section's shape is a priori within `prior` px of rigid, as one correspondence of 1 px
     deviation would say (it matters where the data are vague, as between real sections, and
-    not where they are crisp)."""
+    not where they are crisp). `place`, in px, pulls every section towards where it was imaged
+    (the identity), as one correspondence `place` px off would: see solve.PLACE."""
     import scipy.sparse as sp
     from scipy.sparse.linalg import splu
     n = len(frame.zs)
     (drows, dcols, dvals), stiffness = data_terms(frame, pairs)
     stiffness = np.where(stiffness > 0, stiffness, 1.0)
     lam = rho * stiffness + (0.0 if prior is None else 1.0 / prior ** 2)
-    gauge = np.zeros(6 * n)
-    gauge[2::6] = gauge[5::6] = GAUGE * stiffness
-    rhs_gauge = np.zeros(6 * n)
-    rhs_gauge[2::6] = GAUGE * stiffness * frame.centre[:, 0]
-    rhs_gauge[5::6] = GAUGE * stiffness * frame.centre[:, 1]
+    spring = GAUGE * stiffness + (0.0 if place is None else 1.0 / place ** 2)
+    gauge = np.repeat(spring, 6)
+    target = np.column_stack([frame.scale, 0 * frame.scale, frame.centre[:, 0],
+                              0 * frame.scale, frame.scale, frame.centre[:, 1]]).ravel()
+    rhs_gauge = gauge * target
     theta = np.zeros(n)
     x = None
     for _ in range(ITERATIONS):
@@ -151,7 +153,8 @@ def solve_affine(frame: Frame, pairs, rho: np.ndarray, prior: float | None = Non
     return frame.matrices(x)
 
 
-def solve_translations(frame: Frame, pairs, linear: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+def solve_translations(frame: Frame, pairs, linear: dict[int, np.ndarray], place: float | None = None
+                       ) -> dict[int, np.ndarray]:
     """Translations only, the linear parts (pixel units) fixed: the rigid and translation models.
     Gauge: the mean section centre stays in place."""
     import scipy.sparse as sp
@@ -171,7 +174,8 @@ def solve_translations(frame: Frame, pairs, linear: dict[int, np.ndarray]) -> di
         b[jz] += weight * gap
         b[jw] -= weight * gap
         stiffness[[jz, jw]] += weight
-    gauge = GAUGE * np.where(stiffness > 0, stiffness, 1.0)
+    stiffness = np.where(stiffness > 0, stiffness, 1.0)
+    gauge = GAUGE * stiffness + (0.0 if place is None else 1.0 / place ** 2)
     target = np.array([frame.centre[j] - linear[z] @ frame.centre[j] for j, z in enumerate(frame.zs)])
     lu = splu((sp.coo_matrix((vals, (rows, cols)), shape=(n, n)).tocsc() + sp.diags(gauge)).tocsc())
     ones = np.ones(n)

@@ -41,6 +41,7 @@ from functions.align import graph, lsq, models
 
 RIGIDITY = 1e-4
 SHAPE_PRIOR = 0.01        # of a section's half-side: how far from rigid a section's shape is a priori
+PLACE = 0.015             # of a section's half-side: a priori, where it was imaged (see solve_once)
 RIGID_HOLD = 1e4          # for the rigid model: the rigid term dominates, then an exact projection
 MIN_SIGMA = 0.05          # px
 STACK_MODEL_SHARE = 0.1   # a model is needed if at least this share of the usable pairs chose it
@@ -88,20 +89,25 @@ def stack_model(pairs: list[PairData], cap: str = "affine") -> str:
     return model
 
 
+def _place(frame) -> float:
+    return PLACE * float(frame.scale.mean())
+
+
 def solve_once(shapes: dict[int, tuple[int, int]], pairs: list[PairData], model: str = "affine",
                rigidity: float = RIGIDITY) -> dict[int, np.ndarray]:
     """Transforms of every section in `shapes` (all connected through `pairs`) under `model`."""
     frame = lsq.Frame(shapes)
     if model == "translation":
-        return lsq.solve_translations(frame, pairs, {z: np.eye(2) for z in frame.zs})
+        return lsq.solve_translations(frame, pairs, {z: np.eye(2) for z in frame.zs}, _place(frame))
     if model == "rigid":
-        near = lsq.solve_affine(frame, pairs, np.full(len(frame.zs), RIGID_HOLD))
+        near = lsq.solve_affine(frame, pairs, np.full(len(frame.zs), RIGID_HOLD), place=_place(frame))
         linear = {}
         for z, m in near.items():
             angle = np.arctan2(m[1, 0] - m[0, 1], m[0, 0] + m[1, 1])
             linear[z] = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-        return lsq.solve_translations(frame, pairs, linear)
-    return lsq.solve_affine(frame, pairs, np.full(len(frame.zs), rigidity), SHAPE_PRIOR * float(frame.scale.mean()))
+        return lsq.solve_translations(frame, pairs, linear, _place(frame))
+    return lsq.solve_affine(frame, pairs, np.full(len(frame.zs), rigidity), SHAPE_PRIOR * float(frame.scale.mean()),
+                            _place(frame))
 
 
 def pair_residual(matrices: dict[int, np.ndarray], p: PairData) -> float:
