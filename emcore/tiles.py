@@ -124,7 +124,9 @@ def read_block(store: Storage, info: dict, lo, hi) -> np.ndarray:
             try:
                 data = store.read_range(key, ix0 * nbytes, ix1 * nbytes)
             except NotFound:
-                raise TaskError(f"{store.url}{key}: section {z + origin[2]} of the rendered stack is missing") from None
+                raise TaskError(f"{store.url}{key}: section {z + origin[2]} of the rendered stack is missing "
+                                "(intermediate data, deleted as a temporary?): run the job again, or with "
+                                "stages.pyramid.keep_tiles") from None
             row = np.frombuffer(data, dtype).reshape(ix1 - ix0, ty, tx)
             ya, yb = max(y0, row_y), min(y1, row_y + ty)
             for i in range(ix1 - ix0):

@@ -11,7 +11,6 @@ import pytest
 from emcore import tiles
 from emcore.stage import TaskError
 from emcore.storage import open_storage
-from emcore.volume import read_block
 
 
 def rendered(url: str, keep_tiles: bool, sections: int = 3):
@@ -27,12 +26,12 @@ def rendered(url: str, keep_tiles: bool, sections: int = 3):
 
 def test_a_missing_tile_fails_the_read_naming_it_instead_of_reading_black(tmp_path):
     store, info, frames = rendered(str(tmp_path / "job"), keep_tiles=False)
-    volume = tiles.open_tiles(store, read_only=True)
-    np.testing.assert_array_equal(read_block(volume, [0, 0, 0], [32, 24, 3]), np.stack(frames).transpose(2, 1, 0))
-    lost, _, _ = next(tiles.section_chunks(info, 1))
+    np.testing.assert_array_equal(tiles.read_block(store, info, [0, 0, 0], [32, 24, 3]),
+                                  np.stack(frames).transpose(2, 1, 0))
+    lost, _ = next(tiles.section_shards(info, 1))
     store.delete(lost)                                   # as the lifecycle rule would, days later
-    with pytest.raises(TaskError, match=r"intermediate data is missing .*0-16_0-16_1-2.* run the job again"):
-        read_block(tiles.open_tiles(store, read_only=True), [0, 0, 0], [32, 24, 3])
+    with pytest.raises(TaskError, match=r"tiles/c/0/0/1: section 1 of the rendered stack is missing .* run the job again"):
+        tiles.read_block(store, info, [0, 0, 0], [32, 24, 3])
 
 
 @pytest.mark.emulator
@@ -44,5 +43,5 @@ def test_only_temporaries_carry_the_lifecycle_mark(gcs_server, keep):
     store, info, _ = rendered(f"gs://{bucket}/tiles/job/", keep_tiles=keep)   # a dest under a "tiles/" prefix
     store.write("image/info", b"{}")
     marked = {b.name for b in _gcs_client().list_blobs(bucket) if b.custom_time is not None}
-    chunks = {f"tiles/job/{key}" for z in range(3) for key, _, _ in tiles.section_chunks(info, z)}
+    chunks = {f"tiles/job/{key}" for z in range(3) for key, _ in tiles.section_shards(info, z)}
     assert marked == (set() if keep else chunks), "tile chunks only, and only without keep_tiles"
