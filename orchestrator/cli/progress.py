@@ -101,7 +101,7 @@ class ProgressLines(Timing):
         seconds = self.finished[wid] - self.started[wid]
         ran = count - before
         stats = self.stats.get(wid, WaveStats())
-        rates = [_task_rate(ran, seconds)] if seconds > 0 and ran else []
+        rates = [_task_rate(ran, seconds)] if seconds > 0 and ran > 1 else []
         if stats.bytes_in and seconds > 0:
             rates.append(f"{stats.bytes_in / 1e6 / seconds:.1f} MB/s read")
         failed = f", {stats.failed} failed" if stats.failed else ""
