@@ -23,35 +23,36 @@ SIZE, SECTIONS, SEED = 768, 48, 7
 SAMPLE = "neuropil-1"      # recorded in truth.json: a sample written by another version is rewritten
 
 
-def sample_written(raw: str) -> bool:
+def sample_written(raw: str, size: int = SIZE, sections: int = SECTIONS) -> bool:
     try:
         with open(os.path.join(raw, "truth.json")) as f:
-            return json.load(f).get("sample") == SAMPLE
+            truth = json.load(f)
     except (OSError, ValueError):
         return False
+    return (truth.get("sample"), truth.get("size"), truth.get("sections")) == (SAMPLE, size, sections)
 
 
-def write_sample(raw: str) -> None:
+def write_sample(raw: str, size: int = SIZE, sections: int = SECTIONS) -> None:
     """PNG sections and `truth.json` (each section's 2x3 affine taking true to section pixels)."""
     import cv2
     import numpy as np
     from orchestrator.neuropil import RESOLUTION, neuropil_sections
     from orchestrator.samplestack import centred, misaligned_sections, random_affines
     os.makedirs(raw, exist_ok=True)
-    affines = [centred(m, SIZE) for m in random_affines(SECTIONS, SEED, anisotropy=0.01, shear_deg=1.0)]
-    for z, image in enumerate(misaligned_sections(SIZE, affines, SEED, tissue=neuropil_sections)):
+    affines = [centred(m, size) for m in random_affines(sections, SEED, anisotropy=0.01, shear_deg=1.0)]
+    for z, image in enumerate(misaligned_sections(size, affines, SEED, tissue=neuropil_sections)):
         cv2.imwrite(os.path.join(raw, f"img{z:05d}.png"), image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    truth = {"sample": SAMPLE, "size": SIZE, "sections": SECTIONS, "seed": SEED, "resolution": list(RESOLUTION),
+    truth = {"sample": SAMPLE, "size": size, "sections": sections, "seed": SEED, "resolution": list(RESOLUTION),
              "affines": [np.asarray(m).tolist() for m in affines]}
     with open(os.path.join(raw, "truth.json"), "w") as f:
         json.dump(truth, f)
 
 
-def synthetic_jobs(directory: str) -> list[dict]:
+def synthetic_jobs(directory: str, sections: int = SECTIONS) -> list[dict]:
     from orchestrator.neuropil import RESOLUTION
     raw = os.path.join(directory, "raw")
     return [{
-        "id": "demo", "source": raw, "image": "img%05d.png", "minz": 0, "maxz": SECTIONS - 1,
+        "id": "demo", "source": raw, "image": "img%05d.png", "minz": 0, "maxz": sections - 1,
         "dest": os.path.join(directory, "out"), "resolution": list(RESOLUTION),
         "stages": {
             "align": {},
