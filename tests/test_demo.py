@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import urllib.parse
@@ -109,3 +110,21 @@ def test_neuroglancer_shows_image_segmentation_and_meshes(demo, tmp_path):
     changed = (np.abs(drawn - empty).max(axis=2) > 40).mean()
     print(f"{changed:.3f} of the 3-D panel changed by the meshes")
     assert changed > 0.05, f"{changed:.3f} of the 3-D panel differs with the meshes drawn {where}"
+
+
+def test_the_readme_reads_every_output(demo):
+    """The README's "Reading the outputs" code, run on the demo's output: CloudVolume and
+    TensorStore read the same image and segmentation, and the mesh and transforms are there."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    section = readme[readme.index("## Reading the outputs"):readme.index("## In the cloud")]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 2, "a CloudVolume and a TensorStore example"
+    names: dict = {}
+    for code in blocks:
+        exec(code.replace('dest = "demo-data/out"', f'dest = "{demo[0] / "out"}"'), names)
+    assert names["section"].shape == names["section_ts"].shape and np.array_equal(names["section"], names["section_ts"])
+    assert np.array_equal(names["labels"], names["labels_ts"]) and names["labels"].max() > 0
+    (mesh,) = names["mesh"].values()
+    assert len(mesh.vertices) > 100 and len(mesh.faces) > 100
+    assert len(names["transforms"]["sections"]) == SECTIONS
