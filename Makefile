@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m orchestrator.demo $(DEMO)
+	$(PY) -m orchestrator.demo $(DEMO) $(if $(REAL),--real)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -ra

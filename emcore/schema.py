@@ -62,6 +62,9 @@ class Section:
     fields: tuple[Field, ...]
     sections: tuple["Section", ...] = field(default=())
     check: Callable[[dict], tuple[str, str] | None] | None = None  # (field, problem) across fields
+    # Fills the options whose default follows from other options (null when not given), before
+    # `check`; the job as stored and run then states the value it ran with.
+    complete: Callable[[dict], dict] | None = None
 
     def validate(self, obj: Any, path: str = "") -> dict:
         if not isinstance(obj, dict):
@@ -85,6 +88,8 @@ class Section:
             # A sub-section present (even as {}) is enabled with its defaults; absent means off.
             if s.name in obj and obj[s.name] is not None:
                 out[s.name] = s.validate(obj[s.name], _join(path, s.name))
+        if self.complete is not None:
+            out = self.complete(out)
         if self.check is not None:
             problem = self.check(out)
             if problem:

@@ -138,16 +138,18 @@ def tissue_sections(extent: int, sections: int, seed: int = 0, bits: int = 8):
         yield image
 
 
-def misaligned_sections(size: int, affines, seed: int = 0, bits: int = 8):
+def misaligned_sections(size: int, affines, seed: int = 0, bits: int = 8, tissue=None):
     """Sections of EM-like tissue, each displaced by its affine (true (x, y) -> section (x, y), as
     `random_affines(...)` centred). The tissue extends beyond the true frame by a margin larger
     than any displacement, so sections have no empty borders: a field of view cut from a larger
-    section, as on the microscope."""
+    section, as on the microscope. `tissue(extent, sections, seed)` yields the undisplaced sections
+    (float32, about [0, 1]); default `tissue_sections`."""
     import cv2
     reach = max(np.abs(_corner_shift(m, size)).max() for m in affines)
     pad = int(np.ceil(reach)) + 8
     top = 255 if bits == 8 else 4095
-    for m, tissue in zip(affines, tissue_sections(size + 2 * pad, len(affines), seed, bits)):
+    sections = (tissue or tissue_sections)(size + 2 * pad, len(affines), seed)
+    for m, tissue in zip(affines, sections):
         # section(p) = tissue(M^-1 p + pad): warp with the inverse map, shifted by the margin.
         inv = cv2.invertAffineTransform(np.asarray(m, np.float64))
         inv[:, 2] += pad

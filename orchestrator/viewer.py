@@ -22,6 +22,8 @@ import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import numpy as np
+
 from emcore.storage import BadKey, FileStorage, NotFound, Storage
 
 DATA = "data/"
@@ -30,6 +32,7 @@ DATA = "data/"
 # from Python server. Retrying..." over the bottom of the view and retries forever. A stream that
 # never sends an event makes it a plain viewer.
 EVENTS_PREFIX = "/events/"
+SHOWN_MESHES = 12          # segments whose meshes the printed view draws: the largest
 KEEPALIVE_SECONDS = 15.0
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
 
@@ -128,23 +131,46 @@ def _size(store: Storage, key: str) -> int | None:
     return None
 
 
-def layers_of(store: Storage, base_url: str) -> list[dict]:
-    """Neuroglancer layers for the volumes present in the job root."""
+def layers_of(store: Storage, base_url: str, data_root: str | None = None) -> list[dict]:
+    """Neuroglancer layers for the volumes present in the job root, read by the browser at
+    `data_root` (default: this server's, under `base_url`)."""
+    data_root = (data_root or f"{base_url}/{DATA}").rstrip("/")
     layers = []
     for name, kind in (("image", "image"), ("segmentation", "segmentation")):
         try:
             info = json.loads(store.read(f"{name}/info"))
         except NotFound:
             continue
-        layer = {"type": kind, "source": f"precomputed://{base_url}/{DATA}{name}", "name": name}
+        layer = {"type": kind, "source": f"precomputed://{data_root}/{name}", "name": name}
         if kind == "image" and info["data_type"] == "uint8":
             layer["shader"] = "#uicontrol invlerp normalized\nvoid main() { emitGrayscale(normalized()); }"
+        if kind == "segmentation":
+            layer.update(_mesh_selection(store, info))
         layers.append(layer)
     return layers
 
 
-def viewer_state(store: Storage, base_url: str, layout: str = "4panel") -> dict:
-    layers = layers_of(store, base_url)
+def _mesh_selection(store: Storage, info: dict) -> dict:
+    """The largest segments that have a mesh, selected so that the 3-D panel draws them, with the
+    others still coloured in the sections. Only segments whose mesh exists: Neuroglancer is never
+    ready while a selected segment's mesh cannot be loaded."""
+    from orchestrator.meshed import meshed
+    try:
+        properties = json.loads(store.read(f"segmentation/{info['segment_properties']}/info"))["inline"]
+    except (KeyError, NotFound):
+        return {}
+    voxels = next((p["values"] for p in properties["properties"] if p["id"] == "voxels"), None)
+    if voxels is None:
+        return {}
+    largest = [int(properties["ids"][i]) for i in np.argsort(voxels, kind="stable")[::-1][:SHOWN_MESHES]]
+    shown = meshed(store, largest)
+    if not shown:
+        return {}
+    return {"segments": [str(i) for i in shown], "selectedAlpha": 0.5, "notSelectedAlpha": 0.3}
+
+
+def viewer_state(store: Storage, base_url: str, layout: str = "4panel", data_root: str | None = None) -> dict:
+    layers = layers_of(store, base_url, data_root)
     state: dict = {"layers": layers, "layout": layout}
     try:
         info = json.loads(store.read(f"{layers[0]['name']}/info"))
@@ -158,7 +184,20 @@ def viewer_state(store: Storage, base_url: str, layout: str = "4panel") -> dict:
 
 
 def viewer_url(base_url: str, state: dict) -> str:
-    return f"{base_url}/#!" + urllib.parse.quote(json.dumps(state, separators=(",", ":")))
+    return f"{base_url.rstrip('/')}/#!" + urllib.parse.quote(json.dumps(state, separators=(",", ":")))
+
+
+def browser_data_root(job_url: str, data_url: str | None) -> str:
+    """Where a browser reads the job root without this server: `data_url` if given, else the
+    bucket itself (Neuroglancer reads gs:// and s3:// directly, public or with the user's own
+    login). A local or mem:// root has no such address: a UserError-worthy ValueError."""
+    if data_url:
+        return data_url.rstrip("/")
+    if job_url.startswith(("gs://", "s3://")):
+        return job_url.rstrip("/")
+    raise ValueError(f"a browser cannot read {job_url} by itself: serve it (`emctl view` without --print-url "
+                     "does) or give --data-url, an http(s) address of the job root (a static server with "
+                     "CORS and HTTP Range, as sharded volumes need)")
 
 
 class ViewerServer:

@@ -20,14 +20,60 @@ def _check_descriptor(url: str) -> str | None:
             f"inside the job, got {url!r}")
 
 
+# The largest chunk side chosen when `chunk` is not given: 64 is Neuroglancer's and igneous'
+# usual, small enough that a view loads little it does not show.
+DEFAULT_CHUNK_SIDE = 64
+
+
+def _chunks_of(block: int) -> list[int]:
+    """The chunk sides that fit a block side: block / 2^k for k >= 1, largest first."""
+    out, side = [], block
+    while side % 2 == 0:
+        side //= 2
+        out.append(side)
+    return out
+
+
+def _complete(options: dict) -> dict:
+    """`chunk` follows from `chunkshape` when not given: per axis the largest side of at most
+    DEFAULT_CHUNK_SIDE that divides it by a power of two (else the largest that does), so that
+    Synaptor's `chunkshape: [512, 512, 64]` gives [64, 64, 32]."""
+    if options["chunk"] is not None:
+        return options
+    sides = [_chunks_of(b) for b in options["chunkshape"]]
+    if not all(sides):
+        return options                        # an odd chunkshape: `_check` says what would do
+    chunk = [next((c for c in fits if c <= DEFAULT_CHUNK_SIDE), fits[-1]) for fits in sides]
+    return dict(options, chunk=chunk)
+
+
+def _nearest_blocks(block: int, chunk: int) -> list[int]:
+    """The chunkshape sides chunk * 2^k (k >= 1) nearest to `block`, one below and one above."""
+    sides = [chunk * 2 ** k for k in range(1, 40)]
+    above = next(s for s in sides if s >= block)
+    below = [s for s in sides if s < block][-1:]
+    return below + [above]
+
+
 def _check(options: dict) -> tuple[str, str] | None:
-    for d, (b, c) in enumerate(zip(options["chunkshape"], options["chunk"])):
-        ratio = b // c
+    chunk = options["chunk"]
+    for d, b in enumerate(options["chunkshape"]):
+        fits = _chunks_of(b)
+        if chunk is None:            # left unset by `_complete`: some side is odd
+            if not fits:
+                return "chunkshape", (f"chunkshape[{d}] ({b}) must be even: it is the segmentation's chunk times "
+                                      f"a power of two (at least 2); {b - 1} or {b + 1} would do")
+            continue
         # Each remap task owns one cc chunk and writes it at every scale where it is still a
         # chunk wide: at least two chunks per axis, so the first downsampled scale is its own too.
-        if b % c or ratio < 2 or ratio & (ratio - 1):
-            return "chunkshape", (f"chunkshape[{d}] ({b}) must be chunk[{d}] ({c}) times a power "
-                                  f"of two, at least 2")
+        if chunk[d] not in fits:
+            would = [str(c) for c in fits[:3]]
+            instead = f"chunk[{d}] {' or '.join(would)} would do, or " if would else ""
+            blocks = " or ".join(str(s) for s in _nearest_blocks(b, chunk[d]))
+            derivable = all(_chunks_of(side) for side in options["chunkshape"])
+            leave_out = " (or leave `chunk` out: it then follows from chunkshape)" if derivable else ""
+            return "chunkshape", (f"chunkshape[{d}] ({b}) must be chunk[{d}] ({chunk[d]}) times a power of two, "
+                                  f"at least 2: {instead}chunkshape[{d}] {blocks}{leave_out}")
     voxels = options["chunkshape"][0] * options["chunkshape"][1] * options["chunkshape"][2]
     if voxels >= ID_STRIDE:
         return "chunkshape", f"a chunk of {voxels} voxels is too large: at most {ID_STRIDE - 1}"
@@ -55,8 +101,10 @@ OPTIONS = Section(
                   "thresholds wins)."),
         Field("chunkshape", "int3", [256, 256, 256], minimum=2,
               doc="Voxels one task labels and remaps; chunk times a power of two (at least 2)."),
-        Field("chunk", "int3", [64, 64, 64], minimum=1,
-              doc="Chunk shape of the segmentation's scales, in voxels."),
+        Field("chunk", "int3", None, nullable=True, minimum=1,
+              doc="Chunk shape of the segmentation's scales, in voxels. Default: from `chunkshape`, per axis the "
+                  "largest side of at most 64 that divides it by a power of two ([64, 64, 32] for "
+                  "[512, 512, 64], [64, 64, 64] for the default)."),
         Field("nummergetasks", "int", 1, minimum=1,
               doc="Tasks of the first merge wave; more than 8 add combine waves (a tree of fan-in 8)."),
         Field("keep_intermediates", "bool", False,
@@ -64,4 +112,5 @@ OPTIONS = Section(
                   "after the segmentation is written; by default a last wave (`cc.tidy`) deletes them."),
     ),
     check=_check,
+    complete=_complete,
 )

@@ -12,7 +12,7 @@ def register(sub) -> None:
     p = sub.add_parser("resume", help="carry on a stopped or stalled job")
     add_job_argument(p)
     add_workers_option(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress (bars on a terminal, lines otherwise)")
     p.set_defaults(run=run)
 
 

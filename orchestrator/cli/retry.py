@@ -10,7 +10,7 @@ def register(sub) -> None:
     p = sub.add_parser("retry", help="re-run a job's failed tasks and continue it")
     add_job_argument(p)
     add_workers_option(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress (bars on a terminal, lines otherwise)")
     p.set_defaults(run=run)
 
 

@@ -13,7 +13,8 @@ def register(sub) -> None:
     p = sub.add_parser("start", help="run a job (resumes it if it was interrupted)")
     p.add_argument("--config", required=True, help="path to job.json")
     add_workers_option(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress (bars on a terminal, one line per wave start and end otherwise)")
     p.set_defaults(run=run)
 
 
@@ -48,18 +49,18 @@ def start_cloud(job, path: str) -> int:
 
 def run_local(job, store, workers, action: str, quiet: bool = False) -> int:
     from emcore.stage import TaskError
-    from orchestrator.cli.progress import ProgressBars, summary
+    from orchestrator.cli.progress import progress_for, summary
     from orchestrator.local import LocalRunner
     from orchestrator.status import job_status
-    bars = ProgressBars(enabled=not quiet)
-    runner = LocalRunner(job, store, workers=workers, events=bars)
+    runner = LocalRunner(job, store, workers=workers)
+    runner.events = progress = progress_for(runner.stats, quiet)
     try:
         stats = runner.run(action)
     except TaskError as e:
         raise UserError(str(e)) from None
     finally:
-        bars.close()
-    print(summary(stats, bars), file=sys.stderr)
+        progress.close()
+    print(summary(stats, progress), file=sys.stderr)
     status = job_status(store)
     if status.state == "complete":
         print(f"job {job.id!r} complete: outputs under {store.url}")

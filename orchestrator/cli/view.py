@@ -1,7 +1,10 @@
-"""`emctl view JOB`: serve the job's volumes locally and print a Neuroglancer URL that shows them."""
+"""`emctl view JOB`: serve the job's volumes locally and print a Neuroglancer URL that shows them;
+`--print-url`: print a URL and exit, serving nothing, for data a browser can read elsewhere."""
 from __future__ import annotations
 
 from orchestrator.cli.common import UserError, add_job_argument, job_root, user_errors
+
+PUBLIC_CLIENT = "https://neuroglancer-demo.appspot.com/"
 
 
 def register(sub) -> None:
@@ -10,6 +13,13 @@ def register(sub) -> None:
     p.add_argument("--port", type=int, default=0, help="port to serve on (default: any free port)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--layout", default="4panel", choices=("4panel", "xy", "xz", "yz", "3d", "xy-3d"))
+    p.add_argument("--print-url", action="store_true",
+                   help="print a Neuroglancer URL and exit, starting no server: its layers read the data "
+                        "from the bucket (gs://, s3://) or from --data-url")
+    p.add_argument("--data-url", metavar="URL",
+                   help="with --print-url: an http(s) address where a browser reads the job root")
+    p.add_argument("--client", default=PUBLIC_CLIENT, metavar="URL",
+                   help=f"with --print-url: the Neuroglancer client (default {PUBLIC_CLIENT})")
     p.set_defaults(run=run)
 
 
@@ -17,10 +27,12 @@ def register(sub) -> None:
 def run(args) -> int:
     from orchestrator.viewer import ViewerServer, layers_of
     store = job_root(args.job)
+    if args.print_url:
+        return print_url(store, args)
     server = ViewerServer(store, args.host, args.port)
     if not layers_of(store, server.base_url):
         server.close()
-        raise UserError(f"no volume to show under {store.url} (image/ or segmentation/): has the job run?")
+        raise UserError(_nothing_to_show(store))
     print(f"Neuroglancer: {server.url(args.layout)}", flush=True)
     print("serving; press Ctrl-C to stop", flush=True)
     try:
@@ -28,3 +40,20 @@ def run(args) -> int:
     finally:
         server.close()
     return 0
+
+
+def print_url(store, args) -> int:
+    from orchestrator.viewer import browser_data_root, viewer_state, viewer_url
+    try:
+        root = browser_data_root(store.url, args.data_url)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    state = viewer_state(store, "", args.layout, data_root=root)
+    if not state["layers"]:
+        raise UserError(_nothing_to_show(store))
+    print(viewer_url(args.client, state))
+    return 0
+
+
+def _nothing_to_show(store) -> str:
+    return f"no volume to show under {store.url} (image/ or segmentation/): has the job run?"
