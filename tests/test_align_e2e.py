@@ -105,3 +105,20 @@ def test_a_retried_pair_task_rewrites_the_same_bytes(aligned):
     store.delete(marker_key("align.pairs", 0))
     execute(message, STAGE)
     assert [store.read(records.pairs_key(z)) for z in run] == before
+
+
+def test_the_solve_writes_a_report_of_every_pair(aligned):
+    """align/report.csv has a line per pair with the quality transforms.json records, and
+    align/report.png is a picture of it along z (the blank section's pairs marked failed)."""
+    import csv
+    import io
+    _, store, _, _ = aligned
+    doc = records.read_transforms(store)
+    rows = list(csv.DictReader(io.StringIO(store.read(records.REPORT_CSV).decode())))
+    assert [(int(r["z"]), int(r["w"]), r["status"]) for r in rows] == [(p["z"], p["w"], p["status"]) for p in doc["pairs"]]
+    assert all(r["status"] == "failed" for r in rows if BLANK in (int(r["z"]), int(r["w"])))
+    picture = cv2.imdecode(np.frombuffer(store.read(records.REPORT_PNG), np.uint8), cv2.IMREAD_COLOR)
+    assert picture is not None and picture.shape[1] == 960
+    # Failed pairs are drawn as red crosses (BGR (30, 30, 220)).
+    assert ((picture[..., 2] > 200) & (picture[..., 0] < 60)).any()
+    assert report(store)[-1].endswith("align/report.csv, align/report.png")

@@ -40,6 +40,7 @@ def describe(doc: dict) -> list[str]:
         lines.append(f"  ... and {len(poor) - MAX_LINES} more poor pairs")
     for a, b in doc.get("splits", []):
         lines.append(f"  split between sections {a} and {b}: no pair crosses it; aligned there as imaged")
+    lines.append("  per-pair quality along z: align/report.csv, align/report.png")
     return lines
 
 
