@@ -126,5 +126,9 @@ def test_the_readme_reads_every_output(demo):
     assert names["section"].shape == names["section_ts"].shape and np.array_equal(names["section"], names["section_ts"])
     assert np.array_equal(names["labels"], names["labels_ts"]) and names["labels"].max() > 0
     (mesh,) = names["mesh"].values()
-    assert len(mesh.vertices) > 100 and len(mesh.faces) > 100
+    # A real surface: every edge shared by exactly two triangles (closed), with extent in x, y and z.
+    edges = np.sort(np.concatenate([mesh.faces[:, [0, 1]], mesh.faces[:, [1, 2]], mesh.faces[:, [2, 0]]]), axis=1)
+    _, counts = np.unique(edges, axis=0, return_counts=True)
+    assert len(mesh.faces) >= 4 and (counts == 2).all()
+    assert (np.ptp(mesh.vertices, axis=0) > 0).all()
     assert len(names["transforms"]["sections"]) == SECTIONS
