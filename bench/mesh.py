@@ -45,10 +45,11 @@ def make_data(root: str, size: int, seed: int = 0) -> np.ndarray:
 
 
 def run_emctl(root: str, chunk: int, error: float, lods: int, workers: int) -> float:
+    from emcore.job import load_job
     from emcore.storage import open_storage
-    from orchestrator import engine, registry
+    from orchestrator import engine
     from orchestrator.local import LocalRunner
-    job = registry.load_job({"id": "bench-mesh", "dest": f"{root}/emctl", "resolution": list(RES),
+    job = load_job({"id": "bench-mesh", "dest": f"{root}/emctl", "resolution": list(RES),
                              "stages": {"mesh": {"chunk": [chunk] * 3, "simplification_error": error, "lods": lods}}})
     store = open_storage(job.dest)
     engine.submit_job(store, job)
@@ -125,9 +126,10 @@ def probe(tool: str, root: str, chunk: int, error: float, lods: int) -> None:
     """Run every task of `tool` one after another here, printing each wave's largest task peak."""
     peaks: dict[str, float] = {}
     if tool == "emctl":
+        from emcore.job import load_job
         from emcore.storage import open_storage
         from functions.mesh import stage as mesh_stage
-        from orchestrator import engine, registry
+        from orchestrator import engine
         from orchestrator.local import LocalRunner
         original = mesh_stage.MeshStage.run
 
@@ -137,7 +139,7 @@ def probe(tool: str, root: str, chunk: int, error: float, lods: int) -> None:
             peaks[ctx.wave] = max(peaks.get(ctx.wave, 0.0), _hwm_mb())
             return out
         mesh_stage.MeshStage.run = measured
-        job = registry.load_job({"id": "probe", "dest": f"{root}/emctl", "resolution": list(RES),
+        job = load_job({"id": "probe", "dest": f"{root}/emctl", "resolution": list(RES),
                                  "stages": {"mesh": {"chunk": [chunk] * 3, "simplification_error": error, "lods": lods}}})
         store = open_storage(job.dest)
         engine.submit_job(store, job)

@@ -14,15 +14,15 @@ import time
 import traceback as tb
 from typing import Protocol
 
-from emcore.job import Job
+from emcore import registry
+from emcore.job import Job, load_job
 from emcore.protocol import (JOB_KEY, MAX_WAVE_TASKS, TaskMessage, done_key, dumps, failed_key, failed_prefix,
                              plan_key, started_key, wave_id)
+from emcore import counting
 from emcore.stage import TaskError
 from emcore.storage import NotFound, Storage
-from emcore import counting
 from orchestrator.fanout import (Pending, Turn, batch_size, failed_tasks, messages_for, new_round, publish_round,
                                   read_plan)
-from orchestrator.registry import get_stage, job_waves, load_job
 
 
 class Queue(Protocol):
@@ -87,7 +87,7 @@ def read_job(store: Storage) -> Job:
 
 def current_wave(job: Job, store: Storage) -> tuple[str, str] | None:
     """The first wave that is not done, or None when the job is complete."""
-    for stage, wave in job_waves(job, store):
+    for stage, wave in registry.job_waves(job, store):
         if not store.exists(done_key(wave_id(stage, wave))):
             return stage, wave
     return None
@@ -102,7 +102,7 @@ def start_wave(job: Job, store: Storage, stage: str, wave: str, queue: Queue, ev
     wid = wave_id(stage, wave)
     if not store.exists(started_key(wid)):
         try:
-            params = get_stage(stage).plan(job, wave, store)
+            params = registry.stage(stage).plan(job, wave, store)
         except TaskError as e:
             store.write(f"{failed_prefix(wid)}plan.json", dumps({"error": str(e), "traceback": None, "attempts": 1}))
             raise

@@ -25,11 +25,11 @@ BACKOFF_SECONDS = 0.5
 
 def run_message(data: bytes) -> tuple[str, object, str | None]:
     """Worker-process entry: ("ok", marker, None) or ("error", message, traceback)."""
+    from emcore import registry
     from emcore.worker import execute
-    from orchestrator.registry import get_stage
     message = TaskMessage.from_bytes(data)
     try:
-        return "ok", execute(message, get_stage(message.stage)), None
+        return "ok", execute(message, registry.stage(message.stage)), None
     except Exception as exc:  # reported to the orchestrator, which decides on retry or dead letter
         error, trace = engine.describe_exception(exc)
         return "error", error, trace

@@ -12,10 +12,10 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 
+from emcore import registry
 from emcore.protocol import JOB_KEY, done_key, failed_prefix, marker_prefix, plan_key, started_key, wave_id
 from emcore.storage import NotFound, Storage
 from orchestrator.engine import read_job
-from orchestrator.registry import STAGE_PACKAGES, job_waves
 
 
 @dataclass
@@ -105,7 +105,7 @@ def job_status(store: Storage, stall_seconds: float = STALL_SECONDS, notes: bool
     job = read_job(store)
     now = time.time()
     waves = []
-    for stage, wave in job_waves(job, store):
+    for stage, wave in registry.job_waves(job, store):
         ws = wave_status(store, wave_id(stage, wave), now)
         waves.append(ws)
         if ws.state == "pending":
@@ -135,12 +135,6 @@ def job_status(store: Storage, stall_seconds: float = STALL_SECONDS, notes: bool
 
 
 def stage_notes(job, store: Storage) -> list[str]:
-    """What each stage has to say about its results (`functions/<stage>/report.py`)."""
-    import importlib
-    import importlib.util
-    notes = []
-    for name, package in STAGE_PACKAGES.items():
-        if job.stage(name) is None or importlib.util.find_spec(f"{package}.report") is None:
-            continue
-        notes += importlib.import_module(f"{package}.report").report(store)
-    return notes
+    """What each stage the job runs has to say about its results (`Stage.report`)."""
+    return [line for name in registry.stage_names() if job.stage(name) is not None
+            for line in registry.stage(name).report(job, store)]

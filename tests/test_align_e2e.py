@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from emcore import tiles
+from emcore.job import load_job
 from emcore.protocol import TaskMessage, marker_key
 from emcore.storage import open_storage
 from emcore.volume import open_scale, read_block
@@ -19,7 +20,7 @@ from functions.align import records
 from functions.align.report import report
 from functions.align.stage import STAGE
 from functions.align.transforms import matrices_of
-from orchestrator import engine, registry
+from orchestrator import engine
 from orchestrator.local import LocalRunner
 from orchestrator.samplestack import write_stack
 from tests.test_align_stacks import stats, truth_residuals
@@ -34,7 +35,7 @@ def aligned(tmp_path_factory):
     write_stack(str(raw), SIZE, SECTIONS, seed=4, misalign=True)
     cv2.imwrite(str(raw / f"img{BLANK:05d}.png"), np.full((SIZE, SIZE), 200, np.uint8))
     truth = json.loads((raw / "truth.json").read_text())
-    job = registry.load_job({"id": "align-e2e", "source": str(raw), "maxz": SECTIONS - 1, "dest": str(root / "out"),
+    job = load_job({"id": "align-e2e", "source": str(raw), "maxz": SECTIONS - 1, "dest": str(root / "out"),
                              "stages": {"align": {}, "pyramid": {"block": [128, 128, 16], "chunk": [64, 64, 8],
                                                                     "keep_tiles": True}}})
     store = open_storage(job.dest)

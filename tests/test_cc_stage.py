@@ -16,13 +16,14 @@ import pytest
 import tensorstore as ts
 from cloudvolume import CloudVolume
 
+from emcore.job import load_job
 from emcore.schema import ConfigError
 from emcore.stage import TaskContext, TaskError
 from emcore.storage import open_storage
 from functions.cc import descriptor
 from functions.cc.layout import Layout
 from functions.cc.stage import STAGE
-from orchestrator import engine, registry
+from orchestrator import engine
 from orchestrator.local import LocalRunner
 from tests.oracles import mode_downsample
 from tests.test_cc_science import make_volume, oracle_stats
@@ -64,7 +65,7 @@ def write_descriptor(url: str, vol: np.ndarray, writer: str, chunk=(24, 20, 16))
 def cc_job(dest, descriptor_url, **options):
     cc = {"descriptor": descriptor_url, "ccthresh": 0.5, "connectivity": 26, "dustthresh": DUST,
           "szthresh": SIZE, "chunkshape": CHUNKSHAPE, "chunk": [16, 16, 16], "nummergetasks": 3}
-    return registry.load_job({"id": "cc", "dest": str(dest), "stages": {"cc": {**cc, **options}}})
+    return load_job({"id": "cc", "dest": str(dest), "stages": {"cc": {**cc, **options}}})
 
 
 def run_job(job):
@@ -256,7 +257,7 @@ def test_a_corrupt_descriptor_chunk_fails_only_its_task(tmp_path):
     vol, _ = descriptor_volume("float32")
     write_descriptor("file://" + str(tmp_path / "clefts"), vol, "tensorstore")
     (tmp_path / "clefts" / "4_4_8" / "64-88_32-52_8-24").write_bytes(b"truncated")
-    job = registry.load_job({**json.loads(cc_job(tmp_path / "out", str(tmp_path / "clefts")).to_json()),
+    job = load_job({**json.loads(cc_job(tmp_path / "out", str(tmp_path / "clefts")).to_json()),
                              "attempts": 1})
     store = run_job(job)
     failed = engine.failed_tasks(store, "cc.chunks")

@@ -9,9 +9,10 @@ import time
 import numpy as np
 import pytest
 
+from emcore.job import load_job
 from emcore.protocol import TaskMessage
 from emcore.storage import open_storage
-from orchestrator import engine, registry
+from orchestrator import engine
 from orchestrator.local import LocalRunner
 from orchestrator.status import job_status
 from tests.stacks import smooth_stack, write_pngs
@@ -66,7 +67,7 @@ def test_uploads_alone_run_the_job_and_match_the_local_backend(cloud, tmp_path):
 
     write_pngs(tmp_path / "raw", stack)
     local_cfg = config("cloud-a", str(tmp_path / "raw"), str(tmp_path / "out"))
-    job = registry.load_job(local_cfg)
+    job = load_job(local_cfg)
     local = open_storage(job.dest)
     engine.submit_job(local, job)
     LocalRunner(job, local, workers=0).run()

@@ -12,9 +12,10 @@ import pytest
 from cloudvolume import CloudVolume
 
 from emcore import multiscale
+from emcore.job import load_job
 from emcore.storage import open_storage
 from functions.pyramid.stage import TIDY, TIDY_SECTIONS
-from orchestrator import engine, registry
+from orchestrator import engine
 from orchestrator.local import LocalRunner
 from tests.oracles import compressed_morton, mean_downsample, shard_of
 from tests.stacks import as_xyz, smooth_stack, write_pngs
@@ -35,7 +36,7 @@ CASES = {
 def run_case(tmp_path, case):
     stack = smooth_stack(case["width"], case["height"], case["sections"], case["bits"])
     write_pngs(tmp_path / "raw", stack)
-    job = registry.load_job({
+    job = load_job({
         "id": "pyr", "source": str(tmp_path / "raw"), "maxz": case["sections"] - 1,
         "dest": str(tmp_path / "out"), "resolution": case["resolution"], "voxel_offset": case["offset"],
         "stages": {"pyramid": {"block": case["block"], "chunk": case["chunk"], "raw": True,

@@ -10,10 +10,10 @@ import subprocess
 import sys
 import time
 
+from emcore.job import load_job_file
 from emcore.storage import open_storage
 from orchestrator import engine
 from orchestrator.local import LocalRunner
-from orchestrator.registry import load_job_file
 from tests.stacks import smooth_stack, write_pngs
 
 EMCTL = [sys.executable, "-m", "orchestrator.cli.main"]

@@ -11,13 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
+from emcore.job import load_job
 from emcore.storage import MemoryStorage, open_storage
 from orchestrator import cloud, trigger
 from orchestrator.engine import JobConflict
 from orchestrator.fanout import Turn
 from orchestrator.upload import upload_job
-from orchestrator.registry import load_job
-from tests.noop_stage import RecordingQueue
+from tests.noop import RecordingQueue
 
 SECTIONS = 10_000
 # Storage operations one event may make: a page of SECTIONS_PER_EVENT sections at about two

@@ -14,12 +14,14 @@ from typing import Any
 from emcore import tiles
 from emcore.images import read_png_header, read_section
 from emcore.job import Job
-from emcore.stage import TaskContext, TaskError
+from emcore.stage import Stage, TaskContext, TaskError
 from emcore.storage import Storage, open_storage
 from functions.align import gate, records
+from functions.align.cost import cost as task_cost
 from functions.align.options import OPTIONS, matching_factor, partners
 from functions.align.pairwave import Preparer, match_run
 from functions.align.render import IDENTITY, _clahe, warp_section
+from functions.align.report import report
 from functions.align.transforms import build
 
 DEFAULT_TILE = [1024, 1024]
@@ -35,8 +37,14 @@ def _tile(job: Job) -> list[int]:
     return list(pyramid["block"][:2]) if pyramid else DEFAULT_TILE
 
 
-class AlignStage:
+class AlignStage(Stage):
     name = "align"
+
+    def cost(self, job: Job, wave: str, params: dict[str, Any], store: Storage) -> dict[str, int]:
+        return task_cost(job, wave, params, store)
+
+    def report(self, job: Job, store: Storage) -> list[str]:
+        return report(store)
 
     def waves(self, job: Job, store: Storage) -> list[str]:
         if job.stage("align") is not None:

@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 
 from emcore.job import Job
-from emcore.stage import TaskContext, TaskError
+from emcore.stage import Stage, TaskContext, TaskError
 from emcore.storage import Storage
 from emcore.volume import open_scale, read_block, write_info
 from functions.cc import descriptor, store as cc_store
 from functions.cc.chunk import label_chunk, local_labels
+from functions.cc.cost import cost as task_cost
 from functions.cc.grid import seam_pairs
 from functions.cc.layout import (CHUNKS, COMBINE, DOWNSAMPLE, FINALIZE, MERGE, REMAP, TIDY, Layout,
                                  parse_wave)
@@ -31,8 +32,11 @@ def _layout(job: Job, store: Storage) -> Layout:
     return Layout(job, descriptor.load(store))
 
 
-class CCStage:
+class CCStage(Stage):
     name = "cc"
+
+    def cost(self, job: Job, wave: str, params: dict[str, Any], store: Storage) -> dict[str, int]:
+        return task_cost(job, wave, params, store)
 
     def waves(self, job: Job, store: Storage) -> list[str]:
         if job.stage("cc") is None:

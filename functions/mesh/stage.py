@@ -11,9 +11,10 @@ import fastremap
 import numpy as np
 
 from emcore.job import Job
-from emcore.stage import TaskContext, TaskError
+from emcore.stage import Stage, TaskContext, TaskError
 from emcore.storage import Storage, open_storage
 from functions.mesh import fragments, geometry, multilod, shards, surface
+from functions.mesh.cost import cost as task_cost
 from functions.mesh.source import open_segmentation, output_url
 
 TMP = "mesh-tmp/"
@@ -26,8 +27,11 @@ def _chunk_key(position, ext: str) -> str:
     return f"{TMP}chunks/{fragments.chunk_name(position)}.{ext}"
 
 
-class MeshStage:
+class MeshStage(Stage):
     name = "mesh"
+
+    def cost(self, job: Job, wave: str, params: dict[str, Any], store: Storage) -> dict[str, int]:
+        return task_cost(job, wave, params, store)
 
     def waves(self, job: Job, store: Storage) -> list[str]:
         options = job.stage("mesh")

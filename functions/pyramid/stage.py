@@ -6,9 +6,10 @@ from typing import Any
 from emcore import tiles
 from emcore.job import Job
 from emcore.multiscale import Multiscale
-from emcore.stage import TaskContext, TaskError
+from emcore.stage import Stage, TaskContext, TaskError
 from emcore.storage import Storage
 from emcore.volume import open_scale, read_block, write_info
+from functions.pyramid.cost import cost as task_cost
 from functions.pyramid.window import to_uint8
 
 IMAGE, RAW = "image", "image_raw"
@@ -46,8 +47,11 @@ class Pyramid:
         return out
 
 
-class PyramidStage:
+class PyramidStage(Stage):
     name = "pyramid"
+
+    def cost(self, job: Job, wave: str, params: dict[str, Any], store: Storage) -> dict[str, int]:
+        return task_cost(job, wave, params, store)
 
     def waves(self, job: Job, store: Storage) -> list[str]:
         if job.stage("pyramid") is None:

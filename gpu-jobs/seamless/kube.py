@@ -21,7 +21,8 @@ import os
 import re
 from dataclasses import dataclass
 
-from emcore.names import GPU_STAGES, Names, names
+from emcore import registry
+from emcore.names import Names, names
 
 GPU = "nvidia.com/gpu"
 SPOT = "cloud.google.com/gke-spot"
@@ -211,7 +212,7 @@ class LaunchingQueue:
     def publish(self, messages) -> None:
         waves: dict[tuple, int] = {}
         for m in messages:
-            if m.stage in GPU_STAGES:
+            if m.stage in registry.gpu_job_stages():
                 key = (m.job, m.root, m.stage, m.wave)
                 waves[key] = waves.get(key, 0) + 1
         for (job_id, root, stage, wave), count in waves.items():

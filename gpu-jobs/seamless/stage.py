@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from emcore.images import read_section
-from emcore.job import Job
-from emcore.stage import TaskContext, TaskError
-from emcore.storage import Storage
 from emcore import fields
 from emcore import fieldstore as volumes
+from emcore.images import read_section
+from emcore.job import Job
+from emcore.stage import Stage, TaskContext, TaskError
+from emcore.storage import Storage
 from seamless import flow, vote
 from seamless.options import OPTIONS
 
@@ -33,9 +33,8 @@ def options(job: Job) -> dict:
     return job.stage("seamless") or OPTIONS.validate({})
 
 
-class SeamlessStage:
+class SeamlessStage(Stage):
     name = "seamless"
-    before = ("align", "render")   # run between the affine solve and the render that applies it
 
     def waves(self, job: Job, store: Storage) -> list[str]:
         return ["images", "pairs", "vote"] if job.stage("seamless") is not None else []

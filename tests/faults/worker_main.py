@@ -1,5 +1,5 @@
 """A stage's real entry point (emcore/handlers.py), served by functions-framework for the stage in
-$EMCTL_TEST_STAGE, with its task runs logged and the faults of tests/faults/plan.py injected."""
+$EMCTL_FUNCTION, with its task runs logged and the faults of tests/faults/plan.py injected."""
 from __future__ import annotations
 
 import os
@@ -8,10 +8,10 @@ import functions_framework
 
 from emcore.handlers import handlers
 from emcore.queues import PubSubQueue
-from tests import noop_stage
+from tests import noop
 from tests.faults import plan
 
-noop_stage.register()
+noop.register()
 operations = plan.count_storage_operations()
 _publish_event = PubSubQueue.publish_event
 
@@ -48,9 +48,9 @@ class Observed:
         return result
 
 
-from orchestrator.registry import get_stage  # noqa: E402
+from emcore import registry  # noqa: E402
 
-http, _, _ = handlers(Observed(get_stage(os.environ["EMCTL_TEST_STAGE"])))
+http, _, _ = handlers(Observed(registry.stage(os.environ["EMCTL_FUNCTION"])))
 
 
 @functions_framework.http
