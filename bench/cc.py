@@ -109,8 +109,8 @@ def _probe(descriptor: str, chunkshape: int) -> None:
     """Run every task of the job one after another in this process, resetting the kernel's
     high-water mark before each (/proc/self/clear_refs "5"), so each task's own peak is seen."""
     from emcore.job import load_job
-    from emcore.stage import TaskContext
     from emcore.storage import open_storage
+    from emtest import inprocess
     from functions.cc.layout import parse_wave
     from functions.cc.stage import STAGE
     peaks: dict[str, list[float]] = {}
@@ -126,11 +126,11 @@ def _probe(descriptor: str, chunkshape: int) -> None:
         done = 0
         while done < len(waves := STAGE.waves(job, store)):   # the first plan fixes the rest
             wave = waves[done]
-            for task, params in enumerate(STAGE.plan(job, wave, store)):
+            for task, params in enumerate(inprocess.plan(STAGE, job, store, wave)):
                 with open("/proc/self/clear_refs", "w") as f:
                     f.write("5")
                 before = _rss_mb("VmRSS")
-                STAGE.run(TaskContext(job, store, "cc", wave, task), params)
+                inprocess.run(STAGE, job, store, wave, task, params)
                 peak = peaks.setdefault(parse_wave(wave)[0], [0.0, 0.0, 0])
                 peak[0] = max(peak[0], _rss_mb("VmHWM"))
                 peak[1] = max(peak[1], _rss_mb("VmHWM") - before)

@@ -131,14 +131,15 @@ def probe(tool: str, root: str, chunk: int, error: float, lods: int) -> None:
         from functions.mesh import stage as mesh_stage
         from orchestrator import engine
         from orchestrator.local import LocalRunner
-        original = mesh_stage.MeshStage.run
-
-        def measured(self, ctx, params):
-            _reset_hwm()
-            out = original(self, ctx, params)
-            peaks[ctx.wave] = max(peaks.get(ctx.wave, 0.0), _hwm_mb())
-            return out
-        mesh_stage.MeshStage.run = measured
+        def measured(original):
+            def run(self, ctx, task):
+                _reset_hwm()
+                out = original(self, ctx, task)
+                peaks[ctx.wave] = max(peaks.get(ctx.wave, 0.0), _hwm_mb())
+                return out
+            return run
+        for wave in (mesh_stage.Chunks, mesh_stage.Merge, mesh_stage.Tidy):
+            wave.run = measured(wave.run)
         job = load_job({"id": "probe", "dest": f"{root}/emctl", "resolution": list(RES),
                                  "stages": {"mesh": {"chunk": [chunk] * 3, "simplification_error": error, "lods": lods}}})
         store = open_storage(job.dest)

@@ -47,7 +47,8 @@ def execute(message: TaskMessage, stage: Stage, store: Storage | None = None) ->
         return {"task": message.task, "duplicate": True}
     started, cpu = time.time(), time.process_time()
     ctx = TaskContext(job=job, store=store, stage=message.stage, wave=message.wave, task=message.task)
-    summary = stage.run(ctx, message.params)
+    wave = stage.wave(message.wave)
+    summary = wave.run(ctx, wave.task(message.params))
     marker = {
         "task": message.task,
         "worker": f"{socket.gethostname()}:{os.getpid()}",

@@ -11,8 +11,8 @@ def fields(images: list[np.ndarray], doc: dict, resolution, directory: str, **op
     """Run every seamless wave on a job rooted in `directory`; returns (summaries by wave, job,
     store)."""
     from emcore.job import validate_job
-    from emcore.stage import TaskContext
     from emcore.storage import open_storage
+    from emtest.inprocess import run_stage
     from functions.align import records
     from functions.align.options import OPTIONS as ALIGN
     from seamless.options import OPTIONS
@@ -26,11 +26,7 @@ def fields(images: list[np.ndarray], doc: dict, resolution, directory: str, **op
     job = validate_job(config, (ALIGN, OPTIONS))
     store.write("job.json", job.to_json().encode())
     records.write_transforms(store, doc)
-    summaries = {}
-    for wave in STAGE.waves(job, store):
-        tasks = STAGE.plan(job, wave, store)
-        summaries[wave] = [STAGE.run(TaskContext(job, store, "seamless", wave, i), p) for i, p in enumerate(tasks)]
-    return summaries, job, store
+    return run_stage(STAGE, job, store), job, store
 
 
 def placements(doc: dict, job, store) -> dict:

@@ -26,7 +26,28 @@ OPTIONS = Section("toy", "A stage that writes a greeting per task under `<dest>/
                           Field("greeting", "str", "hello", doc="What each task writes.")))
 ''',
     "stage.py": '''"""One wave, `greet`: task i writes `toy/<i>.txt`."""
-from emcore.stage import Stage
+from dataclasses import dataclass
+
+from emcore.stage import Stage, Wave
+
+
+@dataclass(frozen=True)
+class GreetTask:
+    i: int
+
+
+class Greet(Wave):
+    Task = GreetTask
+
+    def plan(self, job, store):
+        return [GreetTask(i) for i in range(job.stage("toy")["tasks"])]
+
+    def run(self, ctx, task):
+        ctx.store.write(f"toy/{task.i}.txt", ctx.job.stage("toy")["greeting"].encode())
+        return {"i": task.i}
+
+    def cost(self, job, task, store):
+        return {"bytes_in": 0, "reads": 0, "writes": 1}
 
 
 class ToyStage(Stage):
@@ -35,15 +56,8 @@ class ToyStage(Stage):
     def waves(self, job, store):
         return ["greet"] if job.stage("toy") is not None else []
 
-    def plan(self, job, wave, store):
-        return [{"i": i} for i in range(job.stage("toy")["tasks"])]
-
-    def run(self, ctx, params):
-        ctx.store.write(f"toy/{params['i']}.txt", ctx.job.stage("toy")["greeting"].encode())
-        return {"i": params["i"]}
-
-    def cost(self, job, wave, params, store):
-        return {"bytes_in": 0, "reads": 0, "writes": 1}
+    def wave(self, name):
+        return Greet()
 
 
 STAGE = ToyStage()

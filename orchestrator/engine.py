@@ -101,8 +101,9 @@ def start_wave(job: Job, store: Storage, stage: str, wave: str, queue: Queue, ev
     turn = turn or Turn()
     wid = wave_id(stage, wave)
     if not store.exists(started_key(wid)):
+        planner = registry.stage(stage).wave(wave)
         try:
-            params = registry.stage(stage).plan(job, wave, store)
+            params = [planner.params(task) for task in planner.plan(job, store)]
         except TaskError as e:
             store.write(f"{failed_prefix(wid)}plan.json", dumps({"error": str(e), "traceback": None, "attempts": 1}))
             raise

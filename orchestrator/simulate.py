@@ -57,14 +57,14 @@ def simulate(job: Job) -> list[WaveReport]:
         report.orchestration_ops += collections.Counter(store.ops) - ops_before
         report.messages += len(batch)
         report.tasks += len(batch)
-        stage = registry.stage(batch[0].stage)
+        wave = registry.stage(batch[0].stage).wave(batch[0].wave)
         for message in batch:
-            cost = stage.cost(job, message.wave, message.params, store)
+            cost = wave.cost(job, wave.task(message.params), store)
             report.task_reads += cost.get("reads", 0)
             report.task_writes += cost.get("writes", 0)
             report.bytes_in += cost.get("bytes_in", 0)
         # What the tasks would leave for later plans, outside the counts (their own writes are in cost()).
-        stage.stand_in(job, batch[0].wave, store)
+        wave.stand_in(job, store)
         ops_before = collections.Counter(store.ops)
         for message in batch:
             store.read(JOB_KEY)                                  # the worker's check of the job's generation

@@ -16,6 +16,7 @@ from emcore.protocol import TaskMessage, marker_key
 from emcore.storage import open_storage
 from emcore.volume import open_scale, read_block
 from emcore.worker import execute
+from emtest import inprocess
 from functions.align import records
 from functions.align.report import report
 from functions.align.stage import STAGE
@@ -97,7 +98,7 @@ def test_status_report_names_the_blank_section(aligned):
 def test_a_retried_pair_task_rewrites_the_same_bytes(aligned):
     """The first pair task (a run of sections) run again writes every record byte for byte."""
     job, store, _, raw_dir = aligned
-    plan = STAGE.plan(job, "pairs", store)
+    plan = inprocess.plan(STAGE, job, store, "pairs")
     params = plan[0]
     run = range(params["z"], params["z"] + params["count"])
     before = [store.read(records.pairs_key(z)) for z in run]

@@ -18,8 +18,9 @@ from cloudvolume import CloudVolume
 
 from emcore.job import load_job
 from emcore.schema import ConfigError
-from emcore.stage import TaskContext, TaskError
+from emcore.stage import TaskError
 from emcore.storage import open_storage
+from emtest import inprocess
 from functions.cc import descriptor
 from functions.cc.layout import Layout
 from functions.cc.stage import STAGE
@@ -169,7 +170,7 @@ def test_remap_tasks_are_the_segmentation_blocks(result):
     job, store, ref = result
     layout = Layout(job, descriptor.load(store))
     blocks = layout.multiscale.wave_blocks(0)
-    assert [{"lo": t["lo"], "hi": t["hi"]} for t in layout.tasks("remap")] == blocks
+    assert [{"lo": t.lo, "hi": t.hi} for t in layout.chunk_tasks()] == blocks
     assert len(blocks) == 27
 
 
@@ -184,8 +185,7 @@ def test_tasks_rewrite_the_same_bytes(result):
     before = _digest(store, ["cc/", "segmentation/", "segments.csv"])
     plans = {k: json.loads(store.read(k)) for k in store.list("plan/cc.")}
     for plan in plans.values():
-        ctx = TaskContext(job=job, store=store, stage="cc", wave=plan["wave"], task=0)
-        STAGE.run(ctx, plan["tasks"][0])
+        inprocess.run(STAGE, job, store, plan["wave"], 0, plan["tasks"][0])
     assert _digest(store, ["cc/", "segmentation/", "segments.csv"]) == before
     assert {p["wave"] for p in plans.values()} >= {"chunks", "merge", "combine1", "finalize", "remap", "downsample1"}
 

@@ -15,7 +15,7 @@ from orchestrator import engine
 from orchestrator.fanout import Turn
 from orchestrator.local import LocalRunner
 from tests.noop import RecordingQueue, make_job
-from tests.noop.stage import CountingStage
+from tests.noop.stage import Echo
 
 
 def test_10000_task_wave_costs_linear_storage_operations(noop_stage):
@@ -89,23 +89,23 @@ def test_local_runner_retries_then_dead_letters(noop_stage, tmp_path, monkeypatc
     store = open_storage(job.dest)
     engine.submit_job(store, job)
     calls = {}
-    real_run = CountingStage.run
+    real_run = Echo.run
 
-    def flaky(self, ctx, params):
+    def flaky(self, ctx, task):
         calls[ctx.task] = calls.get(ctx.task, 0) + 1
         if ctx.task == 7:
             raise RuntimeError("always broken")
         if ctx.task == 3 and calls[3] == 1:
             raise RuntimeError("broken once")
-        return real_run(self, ctx, params)
+        return real_run(self, ctx, task)
 
-    monkeypatch.setattr(CountingStage, "run", flaky)
+    monkeypatch.setattr(Echo, "run", flaky)
     monkeypatch.setattr("orchestrator.local.BACKOFF_SECONDS", 0.01)
     LocalRunner(job, store, workers=0).run()
     assert calls[3] == 2 and calls[7] == 2 and calls[0] == 1
     assert engine.failed_tasks(store, "noop.a") == [7]
     assert not store.exists(done_key("noop.a"))
-    monkeypatch.setattr(CountingStage, "run", real_run)
+    monkeypatch.setattr(Echo, "run", real_run)
     calls.clear()
     stats = LocalRunner(job, store, workers=0).run("retry")
     assert stats["noop.a"].tasks == 1, "retry runs only the failed task"

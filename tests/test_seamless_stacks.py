@@ -23,8 +23,8 @@ if str(GPU_JOBS) not in sys.path:          # until pyproject maps gpu-jobs/ (see
     sys.path.insert(0, str(GPU_JOBS))
 
 from emcore.job import validate_job  # noqa: E402
-from emcore.stage import TaskContext  # noqa: E402
 from emcore.storage import open_storage  # noqa: E402
+from emtest.inprocess import run_stage  # noqa: E402
 from orchestrator.samplestack import centred, random_affines, tissue_sections  # noqa: E402
 from emcore import fields  # noqa: E402
 from emcore import fieldstore as volumes  # noqa: E402
@@ -108,11 +108,7 @@ def write_job(stack: Stack, root: str, **seamless) -> tuple:
 def run_waves(job, store) -> dict:
     """Plan and run every seamless wave in this process, as the engine would; returns the
     summaries by wave."""
-    summaries = {}
-    for wave in STAGE.waves(job, store):
-        tasks = STAGE.plan(job, wave, store)
-        summaries[wave] = [STAGE.run(TaskContext(job, store, "seamless", wave, i), p) for i, p in enumerate(tasks)]
-    return summaries
+    return run_stage(STAGE, job, store)
 
 
 def frame_fields(job, store, stack: Stack) -> list[np.ndarray]:

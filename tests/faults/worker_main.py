@@ -37,13 +37,24 @@ class Observed:
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    def run(self, ctx, params):
+    def wave(self, name):
+        return ObservedWave(self.inner.wave(name))
+
+
+class ObservedWave:
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def run(self, ctx, task):
         wid = f"{ctx.stage}.{ctx.wave}"
         plan.log_run("start", ctx.store.url, wid, ctx.task)
         kill = plan.plan().get("kill_worker")
         if kill and kill["wave"] == wid and kill["task"] == ctx.task and plan.once("kill_worker"):
             plan.die()
-        result = self.inner.run(ctx, params)
+        result = self.inner.run(ctx, task)
         plan.log_run("end", ctx.store.url, wid, ctx.task)
         return result
 
