@@ -10,10 +10,11 @@ import numpy as np
 def fields(images: list[np.ndarray], doc: dict, resolution, directory: str, **options) -> tuple[dict, object, object]:
     """Run every seamless wave on a job rooted in `directory`; returns (summaries by wave, job,
     store)."""
+    from emcore import jobroot
     from emcore.job import validate_job
     from emcore.storage import open_storage
     from emtest.inprocess import run_stage
-    from functions.align import records
+    from emcore.alignment import write_transforms
     from functions.align.options import OPTIONS as ALIGN
     from seamless.options import OPTIONS
     from seamless.stage import STAGE
@@ -24,8 +25,8 @@ def fields(images: list[np.ndarray], doc: dict, resolution, directory: str, **op
     config = {"id": "seamless-memory", "source": source.url, "dest": store.url, "maxz": len(images) - 1,
               "resolution": list(resolution), "stages": {"align": {}, "seamless": options}}
     job = validate_job(config, (ALIGN, OPTIONS))
-    store.write("job.json", job.to_json().encode())
-    records.write_transforms(store, doc)
+    jobroot.create_job(store, job.to_json().encode())
+    write_transforms(store, doc)
     return run_stage(STAGE, job, store), job, store
 
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, replace
 
 from emcore import registry
 from emcore.job import Job
-from emcore.protocol import JOB_KEY, TaskMessage, dumps, marker_key
+from emcore.jobroot import dumps, marker_key, read_job
+from emcore.protocol import TaskMessage
 from emcore.storage import open_storage
 from orchestrator import engine
 
@@ -67,7 +68,7 @@ def simulate(job: Job) -> list[WaveReport]:
         wave.stand_in(job, store)
         ops_before = collections.Counter(store.ops)
         for message in batch:
-            store.read(JOB_KEY)                                  # the worker's check of the job's generation
+            read_job(store)                                      # the worker's check of the job's generation
             store.exists(marker_key(wid, message.task))          # the worker's duplicate check
             store.create(marker_key(wid, message.task), dumps({"task": message.task}))
             engine.on_marker(job, store, wid, message.task, queue)

@@ -22,8 +22,8 @@ import time
 from emcore import counting
 from emcore.job import Job
 from emcore.job import load_job_text
+from emcore.jobroot import dumps, marker_key
 from emcore.names import UPLOAD_PREFIX
-from emcore.protocol import dumps, marker_key
 from emcore.schema import ConfigError
 from emcore.storage import NotFound, Storage, open_storage
 from orchestrator import engine, sweep

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from emcore import tiles
+from emcore.alignment import read_transforms
 from emcore.job import load_job
-from emcore.protocol import TaskMessage, marker_key
+from emcore.jobroot import marker_key
+from emcore.protocol import TaskMessage
 from emcore.storage import open_storage
 from emcore.volume import open_scale, read_block
 from emcore.worker import execute
@@ -55,7 +57,7 @@ def test_job_completes_with_the_align_waves(aligned):
 
 def test_transforms_undo_the_known_displacements(aligned):
     _, store, truth, _ = aligned
-    doc = records.read_transforms(store)
+    doc = read_transforms(store)
     good = [z for z in range(SECTIONS) if z != BLANK]
     s = stats(truth_residuals(matrices_of(doc), truth, SIZE, good))
     assert s["median"] < 0.3 and s["p95"] < 1.0, s
@@ -115,7 +117,7 @@ def test_the_solve_writes_a_report_of_every_pair(aligned):
     import csv
     import io
     _, store, _, _ = aligned
-    doc = records.read_transforms(store)
+    doc = read_transforms(store)
     rows = list(csv.DictReader(io.StringIO(store.read(records.REPORT_CSV).decode())))
     assert [(int(r["z"]), int(r["w"]), r["status"]) for r in rows] == [(p["z"], p["w"], p["status"]) for p in doc["pairs"]]
     assert all(r["status"] == "failed" for r in rows if BLANK in (int(r["z"]), int(r["w"])))

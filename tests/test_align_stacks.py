@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from emtest.align_memory import align
 from functions.align import models
 from functions.align.chain import chain
-from emtest.align_memory import align
 from functions.align.transforms import build, matrices_of
 from orchestrator.samplestack import centred, misaligned_sections, random_affines
 

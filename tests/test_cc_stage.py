@@ -16,6 +16,7 @@ import pytest
 import tensorstore as ts
 from cloudvolume import CloudVolume
 
+from emcore import failures, jobroot
 from emcore.job import load_job
 from emcore.schema import ConfigError
 from emcore.stage import TaskError
@@ -183,7 +184,7 @@ def test_tasks_rewrite_the_same_bytes(result):
     if job.stage("cc")["nummergetasks"] != 27:
         pytest.skip("checked once, on the case with every kind of wave")
     before = _digest(store, ["cc/", "segmentation/", "segments.csv"])
-    plans = {k: json.loads(store.read(k)) for k in store.list("plan/cc.")}
+    plans = {k: json.loads(store.read(k)) for k in store.list(jobroot.plan_prefix("cc"))}
     for plan in plans.values():
         inprocess.run(STAGE, job, store, plan["wave"], 0, plan["tasks"][0])
     assert _digest(store, ["cc/", "segmentation/", "segments.csv"]) == before
@@ -197,7 +198,7 @@ def test_intermediates_are_deleted_unless_kept(result):
         assert any(k.startswith("cc/faces/") for k in left) and "cc/mapping" in left
     else:
         assert left == ["cc/descriptor.json", "cc/segments.json"]
-        assert json.loads(store.read("plan/cc.tidy.json"))["count"] == 1
+        assert json.loads(store.read(jobroot.plan_key("cc.tidy")))["count"] == 1
 
 
 # -- bad input ------------------------------------------------------------------------------
@@ -260,8 +261,8 @@ def test_a_corrupt_descriptor_chunk_fails_only_its_task(tmp_path):
     job = load_job({**json.loads(cc_job(tmp_path / "out", str(tmp_path / "clefts")).to_json()),
                              "attempts": 1})
     store = run_job(job)
-    failed = engine.failed_tasks(store, "cc.chunks")
+    failed = failures.failed_tasks(store, "cc.chunks")
     assert failed == [0]
-    record = json.loads(store.read("failed/cc.chunks/0.json"))
+    record = json.loads(store.read(failures.failed_key("cc.chunks", 0)))
     assert "clefts/ scale 0 box [0, 0, 0]-[32, 32, 32]" in record["error"] and record["traceback"] is None
-    assert len(list(store.list("markers/cc.chunks/"))) == 26
+    assert len(list(store.list(jobroot.marker_prefix("cc.chunks")))) == 26

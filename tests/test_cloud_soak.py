@@ -20,7 +20,7 @@ import time
 import psutil
 import pytest
 
-from emcore.protocol import done_key, marker_prefix, started_key
+from emcore.jobroot import done_key, marker_prefix, started_key
 from emcore.storage import open_storage
 from tests.faults import plan
 from tests.waiting import wait_for

@@ -7,8 +7,9 @@ import threading
 import pytest
 
 from emcore import registry
+from emcore import failures
 from emcore.job import load_job
-from emcore.protocol import done_key, marker_key, started_key
+from emcore.jobroot import done_key, marker_key, started_key
 from emcore.storage import open_storage
 from emcore.worker import execute
 from orchestrator import engine
@@ -103,7 +104,7 @@ def test_local_runner_retries_then_dead_letters(noop_stage, tmp_path, monkeypatc
     monkeypatch.setattr("orchestrator.local.BACKOFF_SECONDS", 0.01)
     LocalRunner(job, store, workers=0).run()
     assert calls[3] == 2 and calls[7] == 2 and calls[0] == 1
-    assert engine.failed_tasks(store, "noop.a") == [7]
+    assert failures.failed_tasks(store, "noop.a") == [7]
     assert not store.exists(done_key("noop.a"))
     monkeypatch.setattr(Echo, "run", real_run)
     calls.clear()

@@ -14,9 +14,11 @@ import cv2
 import numpy as np
 import pytest
 
-from emcore.job import load_job
 from emcore import registry
-from emcore.protocol import TaskMessage, marker_key
+from emcore.failures import errors_key
+from emcore.job import load_job
+from emcore.jobroot import marker_key
+from emcore.protocol import TaskMessage
 from emcore.spec import FUNCTION
 from emcore.storage import open_storage
 from orchestrator import engine
@@ -87,8 +89,8 @@ def test_failed_task_is_a_5xx_and_its_error_is_kept(render_wave, monkeypatch):
     open_storage("gs://entrypoints/raw/").write("img00002.png", b"\x89PNG broken")
     client = create_app("handle", align_entry(monkeypatch)).test_client()
     assert client.post("/", json=push_envelope(messages[2], attempt=3)).status_code == 500
-    error = json.loads(store.read("errors/align.render/2.json"))
-    assert "img00002.png is not a PNG file" in error["error"] and error["attempt"] == 3
+    error = json.loads(store.read(errors_key("align.render", 2)))
+    assert "img00002.png is not a PNG file" in error["error"] and error["attempts"] == 3
     assert not store.exists(marker_key("align.render", 2))
 
 

@@ -13,7 +13,8 @@ import pytest
 from emcore import counting
 from emcore import registry
 from emcore.entry import run_delivery
-from emcore.protocol import dumps, done_key, failed_key, fanout_prefix, marker_key, started_key
+from emcore.failures import failed_key
+from emcore.jobroot import done_key, dumps, fanout_prefix, marker_key, started_key
 from emcore.storage import MemoryStorage, open_storage
 from emcore.worker import execute
 from orchestrator import engine
@@ -142,7 +143,7 @@ def test_retry_publishes_before_it_forgets_the_failures(noop_stage):
     engine.advance(job, store, queue)
     for message in queue.messages:
         if message.task == 3:
-            engine.record_failure(store, message, "broken", None)
+            engine.record_failure(store, message, ("broken", None))
         else:
             execute(message, registry.stage("noop"), store)
     with pytest.raises(PublishFailed):

@@ -14,8 +14,8 @@ GPU_JOBS = Path(__file__).resolve().parent.parent / "gpu-jobs"
 if str(GPU_JOBS) not in sys.path:          # until pyproject maps gpu-jobs/ (see docs/seamless.md)
     sys.path.insert(0, str(GPU_JOBS))
 
-from emcore.schema import ConfigError  # noqa: E402
 from emcore import fields  # noqa: E402
+from emcore.schema import ConfigError  # noqa: E402
 from seamless import patches, vote  # noqa: E402
 from seamless.options import OPTIONS  # noqa: E402
 

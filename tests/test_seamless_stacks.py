@@ -9,7 +9,6 @@ between the tissue points that neighbouring rendered sections show there.
 """
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +21,14 @@ GPU_JOBS = Path(__file__).resolve().parent.parent / "gpu-jobs"
 if str(GPU_JOBS) not in sys.path:          # until pyproject maps gpu-jobs/ (see docs/seamless.md)
     sys.path.insert(0, str(GPU_JOBS))
 
+from emcore import jobroot  # noqa: E402
+from emcore.alignment import write_transforms  # noqa: E402
+from emcore import fields  # noqa: E402
+from emcore import fieldstore as volumes  # noqa: E402
 from emcore.job import validate_job  # noqa: E402
 from emcore.storage import open_storage  # noqa: E402
 from emtest.inprocess import run_stage  # noqa: E402
 from orchestrator.samplestack import centred, random_affines, tissue_sections  # noqa: E402
-from emcore import fields  # noqa: E402
-from emcore import fieldstore as volumes  # noqa: E402
 from seamless.options import OPTIONS  # noqa: E402
 from seamless.stage import STAGE  # noqa: E402
 
@@ -98,10 +99,10 @@ def write_job(stack: Stack, root: str, **seamless) -> tuple:
               "resolution": [8, 8, 40], "stages": {"align": {}, "seamless": seamless}}
     from functions.align.options import OPTIONS as ALIGN
     job = validate_job(config, (ALIGN, OPTIONS))
-    store.write("job.json", job.to_json().encode())
+    jobroot.create_job(store, job.to_json().encode())
     doc = {"frame": {"width": stack.size, "height": stack.size},
            "sections": [{"z": z, "matrix": m.tolist(), "flags": []} for z, m in enumerate(stack.best)]}
-    store.write(volumes.TRANSFORMS_KEY, json.dumps(doc).encode())
+    write_transforms(store, doc)
     return job, store
 
 

@@ -17,9 +17,11 @@ import cv2
 import pytest
 
 from emcore import fieldstore as volumes
+from emcore.failures import errors_key
 from emcore.job import load_job
+from emcore.jobroot import done_key, marker_key
 from emcore.names import Names
-from emcore.protocol import TaskMessage, done_key, marker_key
+from emcore.protocol import TaskMessage
 from emcore.storage import open_storage
 from orchestrator import engine
 from orchestrator.samplestack import section_images
@@ -100,4 +102,4 @@ def test_worker_drains_a_wave_like_any_other_task(pubsub_emulator, tmp_path, mon
     assert events == [{"kind": "wave_done", "root": store.url, "wave": "seamless.images"}]
     dead = [TaskMessage.from_bytes(m.message.data) for m in pull_all(subscriber, sub("dead-probe"))]
     assert [(m.job, m.task) for m in dead] == [("lost", 0)]
-    assert (tmp_path / "nowhere" / "errors" / "seamless.images" / "0.json").exists()
+    assert (tmp_path / "nowhere" / errors_key("seamless.images", 0)).exists()

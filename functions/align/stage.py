@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emcore import tiles
+from emcore.alignment import TRANSFORMS_KEY, read_transforms, write_transforms
 from emcore.images import read_png_header, read_section
 from emcore.job import Job
 from emcore.stage import Stage, TaskContext, TaskError, Wave
@@ -96,7 +97,7 @@ class Solve(Wave):
             pairs.extend(found)
         options = _options(ctx.job)
         doc = build(sections, pairs, options["model"], reach=options["reach"])
-        records.write_transforms(ctx.store, doc)
+        write_transforms(ctx.store, doc)
         records.write_report(ctx.store, doc)
         problem = gate.verdict(doc, options["max_unplaced"], options["max_splits"])
         if problem:
@@ -111,7 +112,7 @@ class Solve(Wave):
         """Identity transforms in place of the solve's, so render can plan."""
         header = _first_header(job, open_storage(job.source))
         shape = [header.height, header.width]
-        records.write_transforms(store, build({z: {"shape": shape, "blank": False} for z in job.z_range}, []))
+        write_transforms(store, build({z: {"shape": shape, "blank": False} for z in job.z_range}, []))
 
 
 class Render(Wave):
@@ -124,9 +125,9 @@ class Render(Wave):
             width, height = header.width, header.height
             tasks = [RenderTask(z) for z in job.z_range]
         else:
-            doc = records.read_transforms(store)
+            doc = read_transforms(store)
             if doc is None:
-                raise TaskError(f"{store.url}{records.TRANSFORMS_KEY} does not exist: the align solve has not run")
+                raise TaskError(f"{store.url}{TRANSFORMS_KEY} does not exist: the align solve has not run")
             width, height = doc["frame"]["width"], doc["frame"]["height"]
             # Each task gets its own matrix: no render task reads the whole transforms.json.
             tasks = [RenderTask(s["z"], s["matrix"]) for s in doc["sections"]]

@@ -16,7 +16,6 @@ so preemptions do not count against `backoffLimit` (their tasks' leases lapse an
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -224,6 +223,6 @@ class LaunchingQueue:
 
 
 def _stage_options(root: str, stage: str) -> dict:
-    from emcore.protocol import JOB_KEY
+    from emcore.jobroot import stage_options
     from emcore.storage import open_storage
-    return json.loads(open_storage(root).read(JOB_KEY))["stages"].get(stage) or {}
+    return stage_options(open_storage(root), stage) or {}
