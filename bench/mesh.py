@@ -87,7 +87,7 @@ def quality(url: str, labels: np.ndarray, ids: list[int], largest: list[int]) ->
     import zmesh
     from cloudvolume import CloudVolume
 
-    from tests.test_mesh_support import edge_face_counts, hausdorff, joined
+    from emtest.mesh import edge_face_counts, hausdorff, joined
     cv = CloudVolume(url, progress=False)
     meshes = cv.mesh.get(ids, lod=0, allow_missing=True)
     closed, triangles = 0, 0

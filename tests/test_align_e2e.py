@@ -26,7 +26,7 @@ from functions.align.transforms import matrices_of
 from orchestrator import engine
 from orchestrator.local import LocalRunner
 from orchestrator.samplestack import write_stack
-from tests.test_align_stacks import stats, truth_residuals
+from emtest.align_stacks import stats, truth_residuals
 
 SIZE, SECTIONS, BLANK = 256, 8, 5
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.test_mesh_support import edge_face_counts, joined
+from emtest.mesh import edge_face_counts, joined
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("functions.cc.stage") is None,
                                 reason="the cc stage is not installed")

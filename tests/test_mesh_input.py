@@ -12,7 +12,7 @@ from cloudvolume import CloudVolume
 
 from bench.mesh_data import spheres, write_segmentation
 from emcore.stage import TaskError
-from tests.test_mesh_support import edge_face_counts, joined, run_mesh_job
+from emtest.mesh import edge_face_counts, joined, run_mesh_job
 
 RES = (8, 8, 8)
 

@@ -12,7 +12,7 @@ from cloudvolume import CloudVolume
 
 from bench.mesh_data import cells, spheres, write_segmentation
 from emcore.jobroot import plan_key
-from tests.test_mesh_support import (edge_face_counts, enclosed_volume, hausdorff, joined,
+from emtest.mesh import (edge_face_counts, enclosed_volume, hausdorff, joined,
                                      oriented_consistently, run_mesh_job)
 
 RES = (6, 6, 16)

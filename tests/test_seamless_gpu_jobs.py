@@ -6,17 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-GPU_JOBS = Path(__file__).resolve().parent.parent / "gpu-jobs"
-if str(GPU_JOBS) not in sys.path:          # until pyproject maps gpu-jobs/ (see docs/seamless.md)
-    sys.path.insert(0, str(GPU_JOBS))
 
 kubernetes = pytest.importorskip("kubernetes")
 from kubernetes.client import ApiClient, Configuration, V1Job  # noqa: E402

@@ -9,28 +9,22 @@ between the tissue points that neighbouring rendered sections show there.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-GPU_JOBS = Path(__file__).resolve().parent.parent / "gpu-jobs"
-if str(GPU_JOBS) not in sys.path:          # until pyproject maps gpu-jobs/ (see docs/seamless.md)
-    sys.path.insert(0, str(GPU_JOBS))
-
-from emcore import jobroot  # noqa: E402
-from emcore.alignment import write_transforms  # noqa: E402
-from emcore import fields  # noqa: E402
-from emcore import fieldstore as volumes  # noqa: E402
-from emcore.job import validate_job  # noqa: E402
-from emcore.storage import open_storage  # noqa: E402
-from emtest.inprocess import run_stage  # noqa: E402
-from orchestrator.samplestack import centred, random_affines, tissue_sections  # noqa: E402
-from seamless.options import OPTIONS  # noqa: E402
-from seamless.stage import STAGE  # noqa: E402
+from emcore import jobroot
+from emcore import fields
+from emcore import fieldstore as volumes
+from emcore.alignment import write_transforms
+from emcore.job import validate_job
+from emcore.storage import open_storage
+from emtest.inprocess import run_stage
+from orchestrator.samplestack import centred, random_affines, tissue_sections
+from seamless.options import OPTIONS
+from seamless.stage import STAGE
 
 
 @dataclass

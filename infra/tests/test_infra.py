@@ -3,7 +3,6 @@ checked against what the runtime expects (emcore.names, the orchestrator's dispa
 docs/deploy.md. Run with infra/.venv's pytest (infra/test.sh)."""
 from __future__ import annotations
 
-import ast
 import json
 import re
 import sys

@@ -1,4 +1,4 @@
-"""Helpers of the mesh tests (no tests here): run the mesh stage on a segmentation, read meshes
+"""Helpers of the mesh tests and benchmarks: run the mesh stage on a segmentation, read meshes
 back with CloudVolume, and measure them independently of the stage's own code."""
 from __future__ import annotations
 
