@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from tests.test_align_stacks import (align_in_memory, chained, known_stack, quarter_medians, solve_prefix, stats,
+from emtest.align_stacks import (align_in_memory, chained, known_stack, quarter_medians, solve_prefix, stats,
                                      truth_residuals)
 
 

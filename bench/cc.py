@@ -24,7 +24,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -53,10 +52,11 @@ def make_descriptor(url: str, size: int, seed: int = 0) -> np.ndarray:
 def run_emctl(dest: str, descriptor: str, connectivity: int, chunkshape: int, workers: int,
               nummergetasks: int = 1) -> str:
     """Run the job; returns the segmentation's URL."""
+    from emcore.job import load_job
     from emcore.storage import open_storage
-    from orchestrator import engine, registry
+    from orchestrator import engine
     from orchestrator.local import LocalRunner
-    job = registry.load_job({"id": "bench-cc", "dest": dest, "stages": {"cc": {
+    job = load_job({"id": "bench-cc", "dest": dest, "stages": {"cc": {
         "descriptor": descriptor, "ccthresh": THRESHOLD, "connectivity": connectivity,
         "chunkshape": [chunkshape] * 3, "chunk": [min(64, chunkshape // 2)] * 3,
         "nummergetasks": nummergetasks}}})
@@ -107,16 +107,16 @@ def _rss_mb(field: str) -> float:
 def _probe(descriptor: str, chunkshape: int) -> None:
     """Run every task of the job one after another in this process, resetting the kernel's
     high-water mark before each (/proc/self/clear_refs "5"), so each task's own peak is seen."""
-    from emcore.stage import TaskContext
+    from emcore.job import load_job
     from emcore.storage import open_storage
+    from emtest import inprocess
     from functions.cc.layout import parse_wave
     from functions.cc.stage import STAGE
-    from orchestrator import registry
     peaks: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         size = json.loads(open_storage(descriptor).read("info"))["scales"][0]["size"]
         chunks = int(np.prod([-(-n // chunkshape) for n in size]))
-        job = registry.load_job({"id": "probe", "dest": tmp, "stages": {"cc": {
+        job = load_job({"id": "probe", "dest": tmp, "stages": {"cc": {
             "descriptor": descriptor, "ccthresh": THRESHOLD, "chunkshape": [chunkshape] * 3,
             "chunk": [min(64, chunkshape // 2)] * 3,
             # Eight chunks per merge task whatever the volume: each task's share stays the same.
@@ -125,11 +125,11 @@ def _probe(descriptor: str, chunkshape: int) -> None:
         done = 0
         while done < len(waves := STAGE.waves(job, store)):   # the first plan fixes the rest
             wave = waves[done]
-            for task, params in enumerate(STAGE.plan(job, wave, store)):
+            for task, params in enumerate(inprocess.plan(STAGE, job, store, wave)):
                 with open("/proc/self/clear_refs", "w") as f:
                     f.write("5")
                 before = _rss_mb("VmRSS")
-                STAGE.run(TaskContext(job, store, "cc", wave, task), params)
+                inprocess.run(STAGE, job, store, wave, task, params)
                 peak = peaks.setdefault(parse_wave(wave)[0], [0.0, 0.0, 0])
                 peak[0] = max(peak[0], _rss_mb("VmHWM"))
                 peak[1] = max(peak[1], _rss_mb("VmHWM") - before)

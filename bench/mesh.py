@@ -45,10 +45,11 @@ def make_data(root: str, size: int, seed: int = 0) -> np.ndarray:
 
 
 def run_emctl(root: str, chunk: int, error: float, lods: int, workers: int) -> float:
+    from emcore.job import load_job
     from emcore.storage import open_storage
-    from orchestrator import engine, registry
+    from orchestrator import engine
     from orchestrator.local import LocalRunner
-    job = registry.load_job({"id": "bench-mesh", "dest": f"{root}/emctl", "resolution": list(RES),
+    job = load_job({"id": "bench-mesh", "dest": f"{root}/emctl", "resolution": list(RES),
                              "stages": {"mesh": {"chunk": [chunk] * 3, "simplification_error": error, "lods": lods}}})
     store = open_storage(job.dest)
     engine.submit_job(store, job)
@@ -86,7 +87,7 @@ def quality(url: str, labels: np.ndarray, ids: list[int], largest: list[int]) ->
     import zmesh
     from cloudvolume import CloudVolume
 
-    from tests.test_mesh_support import edge_face_counts, hausdorff, joined
+    from emtest.mesh import edge_face_counts, hausdorff, joined
     cv = CloudVolume(url, progress=False)
     meshes = cv.mesh.get(ids, lod=0, allow_missing=True)
     closed, triangles = 0, 0
@@ -125,19 +126,21 @@ def probe(tool: str, root: str, chunk: int, error: float, lods: int) -> None:
     """Run every task of `tool` one after another here, printing each wave's largest task peak."""
     peaks: dict[str, float] = {}
     if tool == "emctl":
+        from emcore.job import load_job
         from emcore.storage import open_storage
         from functions.mesh import stage as mesh_stage
-        from orchestrator import engine, registry
+        from orchestrator import engine
         from orchestrator.local import LocalRunner
-        original = mesh_stage.MeshStage.run
-
-        def measured(self, ctx, params):
-            _reset_hwm()
-            out = original(self, ctx, params)
-            peaks[ctx.wave] = max(peaks.get(ctx.wave, 0.0), _hwm_mb())
-            return out
-        mesh_stage.MeshStage.run = measured
-        job = registry.load_job({"id": "probe", "dest": f"{root}/emctl", "resolution": list(RES),
+        def measured(original):
+            def run(self, ctx, task):
+                _reset_hwm()
+                out = original(self, ctx, task)
+                peaks[ctx.wave] = max(peaks.get(ctx.wave, 0.0), _hwm_mb())
+                return out
+            return run
+        for wave in (mesh_stage.Chunks, mesh_stage.Merge, mesh_stage.Tidy):
+            wave.run = measured(wave.run)
+        job = load_job({"id": "probe", "dest": f"{root}/emctl", "resolution": list(RES),
                                  "stages": {"mesh": {"chunk": [chunk] * 3, "simplification_error": error, "lods": lods}}})
         store = open_storage(job.dest)
         engine.submit_job(store, job)

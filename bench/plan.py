@@ -23,12 +23,13 @@ TOLERANCE = 0.25
 
 def compare(config: dict, workers: int) -> tuple[float, float]:
     """Print the plan's and the run's CPU seconds per wave; returns the totals (plan, run)."""
+    from emcore.job import load_job
     from emcore.storage import local_path, open_storage
-    from orchestrator import engine, registry, throughput
+    from orchestrator import engine, throughput
     from orchestrator.costs import load_prices, wave_cost
     from orchestrator.local import LocalRunner
     from orchestrator.simulate import simulate
-    job = registry.load_job(config)
+    job = load_job(config)
     prices = load_prices()
     planned = {c.wave: c.cpu_seconds for c in (wave_cost(r, prices, workers) for r in simulate(job))}
     shutil.rmtree(local_path(job.dest), ignore_errors=True)

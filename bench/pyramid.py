@@ -59,6 +59,7 @@ if __package__ in (None, ""):  # run as `python bench/pyramid.py`
 import numpy as np
 
 from bench.measure import run_tree
+from emcore.jobroot import started_key
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHUNK = 64
@@ -161,7 +162,7 @@ def run_emctl(stack: str, out: str, size: int, sections: int, workers: int) -> d
         json.dump(config, f)
     emctl = os.path.join(os.path.dirname(sys.executable), "emctl")
     command = [emctl] if os.path.exists(emctl) else [sys.executable, "-m", "orchestrator.cli.main"]
-    started = os.path.join(out, "waves", "pyramid.0", "started")
+    started = os.path.join(out, started_key("pyramid.0"))
     phase = lambda: "pyramid" if os.path.exists(started) else "render"
     wall, cpu, sampler, done = run_tree(command + ["start", "--config", config_path, "--quiet",
                                                    "--workers", str(workers)], phase, warm=stack)

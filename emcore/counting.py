@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 
-from emcore.protocol import FANOUT, done_key, group_prefix, marker_prefix
+from emcore.jobroot import FANOUT, done_key, group_prefix, marker_prefix, task_from_key
 from emcore.storage import Storage
 
 
@@ -76,7 +76,7 @@ def record_done(store: Storage, wid: str, count: int, task: int, done_payload: b
 def reconcile(store: Storage, wid: str, count: int, done_payload: bytes = b"") -> tuple[set[int], bool]:
     """After a crash: the finished tasks of a wave, closing any group whose closure was lost.
     Returns (finished task indices, wave done)."""
-    finished = {int(k.rsplit("/", 1)[-1].split(".")[0]) for k in store.list(marker_prefix(wid))}
+    finished = {task_from_key(k) for k in store.list(marker_prefix(wid))}
     done = False
     first_of_group = {}
     for t in sorted(finished, reverse=True):

@@ -7,7 +7,7 @@ envelope, an Eventarc CloudEvent, an SQS record).
 3. If the wave is complete, tell the orchestrator with one event. Workers, not bucket
    notifications, report completions: one event per wave instead of one per task (plus one per
    redelivery of a task of a complete wave, which makes good a lost event).
-On failure the error is stored beside the job (`errors/<wave>/<task>.json`) before the delivery is
+On failure the error is stored under the job's state (emcore/failures.py) before the delivery is
 refused, so that the dead-letter handler can report what went wrong.
 """
 from __future__ import annotations
@@ -16,21 +16,17 @@ import base64
 import json
 import logging
 import time
-import traceback
 from dataclasses import replace
 from typing import Any
 
-from emcore import counting
-from emcore.protocol import TaskMessage, dumps
-from emcore.stage import Stage, TaskError
+from emcore import counting, failures
+from emcore.jobroot import dumps
+from emcore.protocol import TaskMessage
+from emcore.stage import Stage
 from emcore.storage import open_storage
 from emcore.worker import StaleTask, execute
 
 log = logging.getLogger("emctl")
-
-
-def error_key(wid: str, task: int) -> str:
-    return f"errors/{wid}/{task}.json"
 
 
 def run_delivery(message: TaskMessage, stage: Stage, events) -> dict[str, Any]:
@@ -44,10 +40,7 @@ def run_delivery(message: TaskMessage, stage: Stage, events) -> dict[str, Any]:
         log.warning("task %s/%s dropped: %s", message.wave_id, message.task, exc)
         return {"task": message.task, "stale": True}
     except Exception as exc:
-        trace = None if isinstance(exc, TaskError) else "".join(traceback.format_exception(exc))
-        error = str(exc) if isinstance(exc, TaskError) else f"{type(exc).__name__}: {exc}"
-        store.write(error_key(message.wave_id, message.task),
-                    dumps({"error": error, "traceback": trace, "attempt": message.attempt}), temporary=True)
+        error = failures.record_attempt(store, message.wave_id, message.task, message.attempt, exc)
         log.error("task %s/%s attempt %d failed: %s", message.wave_id, message.task, message.attempt, error)
         raise
     # Counted on every delivery, a duplicate too: if the wave is complete, whoever completed it

@@ -14,8 +14,8 @@ section task writes whole chunks of one slice and nobody else writes them), on t
 the rendered stack is (voxel_offset z + z - minz). Field values are in scale-0 frame pixels.
 
 From align: `align/transforms.json` (per section the 2x3 matrix section -> frame, flags; and the
-frame size). It is read as JSON, by its documented keys, not through the align package: stages do
-not import each other. Without the align stage the frame is the sections' own size, identity.
+frame size), through emcore/alignment.py. Without the align stage the frame is the sections' own
+size, identity.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ import json
 
 import numpy as np
 
+from emcore.alignment import TRANSFORMS_KEY, read_transforms
 from emcore.images import read_png_header
 from emcore.job import Job
 from emcore.stage import TaskError
@@ -31,7 +32,6 @@ from emcore.volume import context, kvstore_spec, scale_info, volume_info, write_
 
 IMAGES, PAIRS, FIELD = "seamless/images", "seamless/pairs", "seamless/field"
 META_KEY = "seamless/field.json"
-TRANSFORMS_KEY = "align/transforms.json"
 CHUNK = 128
 IDENTITY = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
 
@@ -39,10 +39,9 @@ IDENTITY = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
 def affine_frame(job: Job, store: Storage) -> dict:
     """{"width", "height", "sections": {z: {"matrix", "blank"}}} for every z of the job."""
     if job.stage("align") is not None:
-        try:
-            doc = json.loads(store.read(TRANSFORMS_KEY))
-        except NotFound:
-            raise TaskError(f"{store.url}{TRANSFORMS_KEY} does not exist: the align solve has not run") from None
+        doc = read_transforms(store)
+        if doc is None:
+            raise TaskError(f"{store.url}{TRANSFORMS_KEY} does not exist: the align solve has not run")
         by_z = {s["z"]: s for s in doc["sections"]}
         sections = {z: {"matrix": by_z[z]["matrix"] if z in by_z else IDENTITY,
                         "blank": "blank" in by_z.get(z, {}).get("flags", [])} for z in job.z_range}

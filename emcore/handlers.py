@@ -30,7 +30,7 @@ def handlers(stage: Stage):
         try:
             run_delivery(message, stage, lambda: cloud_queue(message.root))
         except Exception:
-            return "task failed; see errors/ under the job root", 500
+            return "task failed; see .emctl/errors/ under the job root", 500
         return "", 204
 
     def cloud_event(event):

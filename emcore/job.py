@@ -1,8 +1,8 @@
 """The job: `job.json`'s top-level schema, and the validated, immutable view every stage reads.
 
-Each stage declares its own options beside its code (`functions/<stage>/options.py`); the
-orchestrator's registry hands them to `validate_job`, which is the single entry point for turning a
-user's JSON into a `Job`.
+Each stage declares its own options beside its code (`functions/<stage>/options.py`); `load_job`
+validates against those of every stage the registry lists (emcore/registry.py), and is the single
+way a user's JSON becomes a `Job`.
 """
 from __future__ import annotations
 
@@ -119,7 +119,8 @@ def validate_job(raw: Any, stage_sections: tuple[Section, ...]) -> Job:
     """Validate a parsed job.json; raises ConfigError naming the offending field."""
     config = job_section(stage_sections).validate(raw)
     config.setdefault("stages", {})
-    image_stages = [s for s in ("align", "pyramid", "seamless") if s in config["stages"]]
+    from emcore.registry import specs
+    image_stages = [s.name for s in specs() if s.reads_sections and s.name in config["stages"]]
     if image_stages:
         if config["source"] is None:
             raise ConfigError("source", f"is required by stage {image_stages[0]!r}")
@@ -135,9 +136,24 @@ def validate_job(raw: Any, stage_sections: tuple[Section, ...]) -> Job:
     return Job(config)
 
 
-def parse_job_text(text: str, stage_sections: tuple[Section, ...], origin: str = "job.json") -> Job:
+def load_job(raw: Any) -> Job:
+    """A parsed job.json validated against every registered stage's options."""
+    from emcore.registry import option_sections
+    return validate_job(raw, option_sections())
+
+
+def load_job_text(text: str, origin: str = "job.json") -> Job:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as e:
         raise ConfigError("", f"{origin} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
-    return validate_job(raw, stage_sections)
+    return load_job(raw)
+
+
+def load_job_file(path: str) -> Job:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise FileNotFoundError(f"cannot read config {path}: {e.strerror}") from None
+    return load_job_text(text, origin=path)

@@ -1,7 +1,7 @@
 """The names of every cloud resource the runtime uses: one source of truth, read both by the
 runtime (which topic a stage's tasks go to, which prefix triggers a job) and by the Pulumi program
-in infra/ (which creates exactly these). Standard library only, so infra's own environment can
-import it.
+in infra/ (which creates exactly these), for every stage of the registry (emcore/registry.py).
+Standard library only, so infra's own environment can import it.
 
 A deployment is identified by a short `prefix` (env EMCTL_PREFIX, default "emctl") so that several
 can share a project.
@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-STAGES = ("align", "pyramid", "cc", "mesh")
-GPU_STAGES = ("seamless",)
-ORCHESTRATOR = "orchestrator"
+from emcore import registry
 
 # Object prefix under which uploads (job.json and sections) trigger jobs, and the per-job layout
 # below it: uploads/<job-id>/job.json, sections anywhere below uploads/<job-id>/.
@@ -75,7 +73,7 @@ class Names:
 
     def stage_of_dead_letter_subscription(self, subscription: str) -> str | None:
         name = subscription.rsplit("/", 1)[-1]
-        for stage in STAGES + GPU_STAGES:
+        for stage in registry.stage_names():
             if name == self.dead_letter_subscription(stage):
                 return stage
         return None

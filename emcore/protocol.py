@@ -1,10 +1,6 @@
-"""The task message and the keys of the job root: the contract between the orchestrator, the
-queues and the stage functions, whatever backend carries them.
-
-A message is small JSON (bulk data never travels in messages). Markers are create-only, grouped
-`FANOUT` to a directory so that a finishing task lists one small page to see whether its group is
-complete; groups close into level-1 groups and so on, which makes detecting the completion of an
-N-task wave cost O(N) storage operations in total (see emcore/counting.py).
+"""The task message: the contract between the orchestrator, the queues and the stage functions,
+whatever backend carries them. A message is small JSON (bulk data never travels in messages);
+what it refers to lives under the job root (emcore/jobroot.py).
 """
 from __future__ import annotations
 
@@ -13,7 +9,8 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-FANOUT = 100
+from emcore.jobroot import wave_id
+
 MAX_MESSAGE_BYTES = 10_000
 # No wave may have more tasks: its plan would outgrow what one orchestrator request reads and
 # writes. 250,000 is several times the sections of the largest serial-section stacks to date.
@@ -92,72 +89,3 @@ def check_message(obj: Any) -> dict:
     if obj["attempt"] < 1:
         raise ValueError(f"task message field 'attempt' must be at least 1, got {obj['attempt']}")
     return obj
-
-
-def wave_id(stage: str, wave: str) -> str:
-    return f"{stage}.{wave}"
-
-
-def split_wave_id(wid: str) -> tuple[str, str]:
-    stage, _, wave = wid.partition(".")
-    return stage, wave
-
-
-JOB_KEY = "job.json"
-
-
-def plan_key(wid: str) -> str:
-    return f"plan/{wid}.json"
-
-
-def started_key(wid: str) -> str:
-    return f"waves/{wid}/started"
-
-
-def done_key(wid: str) -> str:
-    return f"waves/{wid}/done"
-
-
-def fanout_prefix(wid: str, round_id: str) -> str:
-    """Records of the batches of a wave's publishing round that the queue accepted (orchestrator/fanout.py)."""
-    return f"waves/{wid}/fanout/{round_id}/"
-
-
-def fanout_key(wid: str, round_id: str, batch: int) -> str:
-    return f"{fanout_prefix(wid, round_id)}{batch}"
-
-
-def claim_key(wid: str, round_id: str, batch: int) -> str:
-    """Who publishes a batch of a round: the id of the event whose invocation claimed it."""
-    return f"waves/{wid}/claims/{round_id}/{batch}"
-
-
-def marker_prefix(wid: str) -> str:
-    return f"markers/{wid}/"
-
-
-def marker_key(wid: str, task: int) -> str:
-    return f"markers/{wid}/{task // FANOUT}/{task}.json"
-
-
-def group_prefix(wid: str, level: int, parent: int) -> str:
-    """Directory holding the closure objects of level-`level` groups whose parent is `parent`."""
-    return f"waves/{wid}/groups/{level}/{parent}/"
-
-
-def failed_prefix(wid: str) -> str:
-    return f"failed/{wid}/"
-
-
-def failed_key(wid: str, task: int) -> str:
-    return f"failed/{wid}/{task}.json"
-
-
-def task_from_key(key: str) -> int:
-    """The task index of a marker or failure record key."""
-    return int(key.rsplit("/", 1)[-1].split(".", 1)[0])
-
-
-def dumps(obj: Any) -> bytes:
-    """Deterministic JSON bytes: a retried task writes the same bytes again."""
-    return (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode()

@@ -21,8 +21,8 @@ import json
 
 import numpy as np
 
+from emcore.jobroot import stage_options
 from emcore.multiscale import SHARD_SIDE
-from emcore.protocol import JOB_KEY
 from emcore.stage import TaskError
 from emcore.storage import NotFound, Storage
 from emcore.volume import Scale, context, kvstore_spec, scale_info, volume_info, write_info
@@ -73,11 +73,7 @@ def _zarr_metadata(info: dict) -> dict:
 
 def _kept(store: Storage) -> bool:
     """The pyramid's `keep_tiles`, from the job's config at this root."""
-    try:
-        config = json.loads(store.read(JOB_KEY))
-    except NotFound:
-        return False
-    return bool((config["stages"].get("pyramid") or {}).get("keep_tiles"))
+    return bool((stage_options(store, "pyramid") or {}).get("keep_tiles"))
 
 
 def read_tiles_info(store: Storage) -> dict | None:

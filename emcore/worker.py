@@ -14,9 +14,10 @@ import time
 from typing import Any
 
 from emcore.job import Job, generation_of
-from emcore.protocol import JOB_KEY, TaskMessage, dumps, marker_key
+from emcore.jobroot import JOB, dumps, marker_key, read_job
+from emcore.protocol import TaskMessage
 from emcore.stage import Stage, TaskContext
-from emcore.storage import NotFound, Storage, open_storage
+from emcore.storage import Storage, open_storage
 
 
 class StaleTask(Exception):
@@ -27,12 +28,11 @@ def job_of(message: TaskMessage, store: Storage) -> Job:
     """The job the message belongs to, read for every delivery (one small read): a warm process
     keeps nothing of a root between tasks, so a new job at the same root is never run with the
     old one's options, and an old job's message still in flight is refused, not counted."""
-    try:
-        stored = store.read(JOB_KEY)
-    except NotFound:
-        raise RuntimeError(f"{store.url}{JOB_KEY} does not exist: the job was never started or its root was deleted") from None
+    stored = read_job(store)
+    if stored is None:
+        raise RuntimeError(f"{store.url}{JOB} does not exist: the job was never started or its root was deleted")
     if generation_of(stored) != message.generation:
-        raise StaleTask(f"{store.url}{JOB_KEY} now holds another job (generation {generation_of(stored)}; "
+        raise StaleTask(f"{store.url}{JOB} now holds another job (generation {generation_of(stored)}; "
                         f"the message's is {message.generation})")
     # The stored config was validated (defaults filled in) before it was written.
     return Job(json.loads(stored))
@@ -47,7 +47,8 @@ def execute(message: TaskMessage, stage: Stage, store: Storage | None = None) ->
         return {"task": message.task, "duplicate": True}
     started, cpu = time.time(), time.process_time()
     ctx = TaskContext(job=job, store=store, stage=message.stage, wave=message.wave, task=message.task)
-    summary = stage.run(ctx, message.params)
+    wave = stage.wave(message.wave)
+    summary = wave.run(ctx, wave.task(message.params))
     marker = {
         "task": message.task,
         "worker": f"{socket.gethostname()}:{os.getpid()}",

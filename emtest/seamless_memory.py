@@ -10,10 +10,11 @@ import numpy as np
 def fields(images: list[np.ndarray], doc: dict, resolution, directory: str, **options) -> tuple[dict, object, object]:
     """Run every seamless wave on a job rooted in `directory`; returns (summaries by wave, job,
     store)."""
+    from emcore import jobroot
     from emcore.job import validate_job
-    from emcore.stage import TaskContext
     from emcore.storage import open_storage
-    from functions.align import records
+    from emtest.inprocess import run_stage
+    from emcore.alignment import write_transforms
     from functions.align.options import OPTIONS as ALIGN
     from seamless.options import OPTIONS
     from seamless.stage import STAGE
@@ -24,13 +25,9 @@ def fields(images: list[np.ndarray], doc: dict, resolution, directory: str, **op
     config = {"id": "seamless-memory", "source": source.url, "dest": store.url, "maxz": len(images) - 1,
               "resolution": list(resolution), "stages": {"align": {}, "seamless": options}}
     job = validate_job(config, (ALIGN, OPTIONS))
-    store.write("job.json", job.to_json().encode())
-    records.write_transforms(store, doc)
-    summaries = {}
-    for wave in STAGE.waves(job, store):
-        tasks = STAGE.plan(job, wave, store)
-        summaries[wave] = [STAGE.run(TaskContext(job, store, "seamless", wave, i), p) for i, p in enumerate(tasks)]
-    return summaries, job, store
+    jobroot.create_job(store, job.to_json().encode())
+    write_transforms(store, doc)
+    return run_stage(STAGE, job, store), job, store
 
 
 def placements(doc: dict, job, store) -> dict:

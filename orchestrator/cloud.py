@@ -18,11 +18,11 @@ import logging
 import os
 from dataclasses import replace
 
-from emcore.entry import decode_push, error_key
+from emcore.entry import decode_push
 from emcore.names import names
 from emcore.protocol import TaskMessage
 from emcore.queues import cloud_queue as _cloud_queue
-from emcore.storage import NotFound, open_storage
+from emcore.storage import open_storage
 from orchestrator import engine, sweep, trigger
 from orchestrator.fanout import Pending, Turn
 
@@ -74,13 +74,7 @@ def on_dead_letter(data: bytes | str, attempts: int) -> str:
         message = TaskMessage.from_bytes(data)
     except ValueError as e:
         return f"dead letter dropped: {e}"   # nothing to record it against; no retry can help
-    store = open_storage(message.root)
-    try:
-        last = json.loads(store.read(error_key(message.wave_id, message.task)))
-        error, trace = last["error"], last.get("traceback")
-    except NotFound:
-        error, trace = "the task never reported an error (worker killed or timed out?)", None
-    engine.record_failure(store, replace(message, attempt=attempts), error, trace)
+    engine.record_failure(open_storage(message.root), replace(message, attempt=attempts))
     return f"recorded failure of {message.wave_id}/{message.task}"
 
 

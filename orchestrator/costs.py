@@ -1,11 +1,13 @@
 """What a job will cost, before it runs: the simulated orchestration (exact) plus each stage's
-estimate of its tasks' I/O and compute, priced from `prices.json` (one editable table)."""
+estimate of its tasks' I/O and compute, priced from `prices.json` (one editable table) at the memory
+each stage's profile says a task uses (emcore/spec.py)."""
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import dataclass
 
+from emcore import registry
 from orchestrator.simulate import WaveReport
 from orchestrator.throughput import kind
 
@@ -42,7 +44,7 @@ class WaveCost:
 
 def wave_cost(report: WaveReport, prices: dict, cores: int, message_bytes: int = 600) -> WaveCost:
     mb_per_s = _lookup(prices["throughput_mb_per_core_second"], report.wave)
-    memory = _lookup(prices["memory_gib_per_task"], report.wave)
+    memory = registry.spec(report.wave.split(".", 1)[0]).profile.task_memory_gib
     cpu = report.bytes_in / 1e6 / mb_per_s
     reads = sum(n for op, n in report.orchestration_ops.items() if op in READ_OPS) + report.task_reads
     writes = sum(n for op, n in report.orchestration_ops.items() if op not in READ_OPS) + report.task_writes

@@ -65,9 +65,9 @@ def _run(config: dict, folder: str) -> int:
 def _clear_other_job(config: dict) -> None:
     """A demo output left by another version of the demo's job (other options or defaults) is
     deleted, so `make demo` always runs; the same job is resumed as `emctl start` resumes it."""
+    from emcore.job import load_job
     from emcore.storage import open_storage
     from orchestrator.engine import conflict
-    from orchestrator.registry import load_job
     if conflict(open_storage(config["dest"]), load_job(config)):
         print(f"{config['dest']} holds an older demo job: deleting it", file=sys.stderr)
         shutil.rmtree(config["dest"])

@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import json
 import time
-import traceback as tb
 from typing import Protocol
 
-from emcore.job import Job
-from emcore.protocol import (JOB_KEY, MAX_WAVE_TASKS, TaskMessage, done_key, dumps, failed_key, failed_prefix,
-                             plan_key, started_key, wave_id)
+from emcore import counting, failures, jobroot, registry
+from emcore.job import Job, load_job
+from emcore.jobroot import JOB, done_key, dumps, started_key, wave_id
+from emcore.protocol import MAX_WAVE_TASKS, TaskMessage
 from emcore.stage import TaskError
-from emcore.storage import NotFound, Storage
-from emcore import counting
-from orchestrator.fanout import (Pending, Turn, batch_size, failed_tasks, messages_for, new_round, publish_round,
-                                  read_plan)
-from orchestrator.registry import get_stage, job_waves, load_job
+from emcore.storage import Storage
+from orchestrator.fanout import Pending, Turn, batch_size, messages_for, new_round, publish_round, read_plan
 
 
 class Queue(Protocol):
@@ -46,8 +43,7 @@ class JobConflict(RuntimeError):
 def submit_job(store: Storage, job: Job) -> bool:
     """Store the validated config at the job root. Returns False if the same job was already
     there (a resume); a different job at the same root is refused rather than mixed with it."""
-    data = job.to_json().encode()
-    if store.create(JOB_KEY, data):
+    if jobroot.create_job(store, job.to_json().encode()):
         return True
     problem = conflict(store, job)
     if problem:
@@ -58,15 +54,14 @@ def submit_job(store: Storage, job: Job) -> bool:
 def conflict(store: Storage, job: Job) -> str | None:
     """Why the job root holds a different job than `job` (the keys that differ); None if it holds
     this job or none."""
-    try:
-        existing = store.read(JOB_KEY)
-    except NotFound:
+    existing = jobroot.read_job(store)
+    if existing is None:
         return None
     data = job.to_json().encode()
     if existing == data:
         return None
     differing = ", ".join(_differences(json.loads(existing), json.loads(data))[:3])
-    return (f"{store.url}{JOB_KEY} holds a different job (differing: {differing}); "
+    return (f"{store.url}{JOB} holds a different job (differing: {differing}); "
             f"use another dest, or delete the old job first")
 
 
@@ -79,15 +74,15 @@ def _differences(old, new, path: str = "") -> list[str]:
 
 
 def read_job(store: Storage) -> Job:
-    try:
-        return load_job(json.loads(store.read(JOB_KEY)))
-    except NotFound:
-        raise FileNotFoundError(f"no job at {store.url} ({JOB_KEY} does not exist)") from None
+    stored = jobroot.read_job(store)
+    if stored is None:
+        raise FileNotFoundError(f"no job at {store.url} ({JOB} does not exist)")
+    return load_job(json.loads(stored))
 
 
 def current_wave(job: Job, store: Storage) -> tuple[str, str] | None:
     """The first wave that is not done, or None when the job is complete."""
-    for stage, wave in job_waves(job, store):
+    for stage, wave in registry.job_waves(job, store):
         if not store.exists(done_key(wave_id(stage, wave))):
             return stage, wave
     return None
@@ -101,16 +96,17 @@ def start_wave(job: Job, store: Storage, stage: str, wave: str, queue: Queue, ev
     turn = turn or Turn()
     wid = wave_id(stage, wave)
     if not store.exists(started_key(wid)):
+        planner = registry.stage(stage).wave(wave)
         try:
-            params = get_stage(stage).plan(job, wave, store)
+            params = [planner.params(task) for task in planner.plan(job, store)]
         except TaskError as e:
-            store.write(f"{failed_prefix(wid)}plan.json", dumps({"error": str(e), "traceback": None, "attempts": 1}))
+            failures.record_plan_failure(store, wid, str(e))
             raise
         if len(params) > MAX_WAVE_TASKS:
             raise TaskError(f"wave {wid} would have {len(params)} tasks, more than {MAX_WAVE_TASKS}: "
                             "use larger blocks or chunks")
         # The plan is written before the wave is claimed: a claimed wave always has its plan.
-        store.write(plan_key(wid), dumps({"stage": stage, "wave": wave, "count": len(params), "tasks": params}))
+        jobroot.write_plan(store, stage, wave, params)
         if not store.create(started_key(wid), dumps({"time": time.time()})):
             return None  # another invocation won the wave; if it dies, its event's redelivery carries on
         events.wave_started(wid, len(params), 0)
@@ -149,17 +145,10 @@ def continue_round(job: Job, store: Storage, pending: Pending, queue: Queue, tur
     return publish_round(job, store, plan, pending.wave, pending.round, queue, turn)
 
 
-def record_failure(store: Storage, message: TaskMessage, error: str, trace: str | None) -> None:
-    store.write(failed_key(message.wave_id, message.task),
-                dumps({"error": error, "traceback": trace, "attempts": message.attempt,
-                       "params": message.params, "time": time.time()}))
-
-
-def describe_exception(exc: BaseException) -> tuple[str, str | None]:
-    """A task error for users: bad input is its own message; anything else keeps its traceback."""
-    if isinstance(exc, TaskError):
-        return str(exc), None
-    return f"{type(exc).__name__}: {exc}", "".join(tb.format_exception(exc))
+def record_failure(store: Storage, message: TaskMessage, failure: tuple[str, str | None] | None = None) -> None:
+    """The message's attempts are spent (its dead letter): its task failed, with `failure`
+    (error, traceback), else what its last attempt recorded."""
+    failures.record_failure(store, message.wave_id, message.task, message.attempt, message.params, failure)
 
 
 def resume(job: Job, store: Storage, queue: Queue, events: Events = Events(), turn: Turn | None = None,
@@ -191,9 +180,8 @@ def clear_failures(job: Job, store: Storage) -> tuple[str | None, list[int]]:
     if nxt is None:
         return None, []
     wid = wave_id(*nxt)
-    tasks = failed_tasks(store, wid)
-    store.delete_all(failed_key(wid, t) for t in tasks)
-    store.delete(f"{failed_prefix(wid)}plan.json")
+    tasks = failures.failed_tasks(store, wid)
+    failures.forget(store, wid, tasks)
     return wid, tasks
 
 
@@ -209,7 +197,7 @@ def retry(job: Job, store: Storage, queue: Queue, events: Events = Events()) -> 
         _, tasks = clear_failures(job, store)
         advance(job, store, queue, events)
         return tasks
-    tasks = failed_tasks(store, wid)
+    tasks = failures.failed_tasks(store, wid)
     plan = read_plan(store, job, wid)
     messages = messages_for(job, store, plan, tasks)
     for i in range(0, len(messages), batch_size()):

@@ -2,7 +2,7 @@
 
 A wave is published in rounds: round "0" when it starts, another each time it is re-driven
 (`emctl resume`, the periodic sweep). A round publishes its tasks in batches of BATCH and records
-each batch it finished with a create-only object, `waves/<wid>/fanout/<round>/<batch>`, only once
+each batch it finished with a create-only object, `.emctl/waves/<wid>/fanout/<round>/<batch>`, only once
 the queue accepted all of it. So an invocation that dies, times out or meets a failing publish
 part-way leaves a record of exactly what went out. Before publishing a batch, an invocation
 claims it with the id of the event it handles (`Turn.owner`): invocations racing on one wave
@@ -19,14 +19,15 @@ single request grows with the wave: a 250,000-task wave is 50 requests of 5,000 
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
 
+from emcore import jobroot
+from emcore.failures import failed_tasks
 from emcore.job import Job
-from emcore.protocol import (FANOUT, TaskMessage, claim_key, failed_prefix, fanout_key, fanout_prefix, marker_prefix,
-                             plan_key, task_from_key)
+from emcore.jobroot import FANOUT, claim_key, fanout_key, fanout_prefix, marker_prefix, task_from_key
+from emcore.protocol import TaskMessage
 from emcore.storage import Storage
 
 BATCH = 1000
@@ -80,17 +81,13 @@ def read_plan(store: Storage, job: Job, wid: str) -> dict:
     generation too: a later job at the same root has plans of its own."""
     key = (store.url, job.generation, wid)
     if key not in _plans:
-        _plans[key] = json.loads(store.read(plan_key(wid)))
+        _plans[key] = jobroot.read_plan(store, wid)
     return _plans[key]
 
 
 def messages_for(job: Job, store: Storage, plan: dict, tasks) -> list[TaskMessage]:
     return [TaskMessage(job.id, store.url, plan["stage"], plan["wave"], t, plan["tasks"][t], 1, plan["count"],
                         job.generation) for t in tasks]
-
-
-def failed_tasks(store: Storage, wid: str) -> list[int]:
-    return sorted(task_from_key(k) for k in store.list(failed_prefix(wid)) if not k.endswith("plan.json"))
 
 
 def finished_among(store: Storage, wid: str, tasks: range) -> set[int]:

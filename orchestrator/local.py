@@ -25,13 +25,13 @@ BACKOFF_SECONDS = 0.5
 
 def run_message(data: bytes) -> tuple[str, object, str | None]:
     """Worker-process entry: ("ok", marker, None) or ("error", message, traceback)."""
+    from emcore import failures, registry
     from emcore.worker import execute
-    from orchestrator.registry import get_stage
     message = TaskMessage.from_bytes(data)
     try:
-        return "ok", execute(message, get_stage(message.stage)), None
+        return "ok", execute(message, registry.stage(message.stage)), None
     except Exception as exc:  # reported to the orchestrator, which decides on retry or dead letter
-        error, trace = engine.describe_exception(exc)
+        error, trace = failures.describe(exc)
         return "error", error, trace
 
 
@@ -130,7 +130,7 @@ class LocalRunner:
                     delay = BACKOFF_SECONDS * 2 ** (message.attempt - 1)
                     heapq.heappush(delayed, (time.time() + delay, id(message), message.retried()))
                 else:
-                    engine.record_failure(self.store, message, str(result), trace)
+                    engine.record_failure(self.store, message, (str(result), trace))
                     self.stats.setdefault(message.wave_id, WaveStats()).failed += 1
             while delayed and delayed[0][0] <= time.time():
                 queue.publish([heapq.heappop(delayed)[2]])

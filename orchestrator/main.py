@@ -7,6 +7,7 @@ import logging
 
 import functions_framework
 
+from emcore import registry
 from emcore.names import names
 from orchestrator.cloud import handle_push, handle_sqs
 
@@ -29,8 +30,7 @@ def handle(request):
 def _dead_letter_stage(arn: str) -> str | None:
     queue = arn.rsplit(":", 1)[-1]
     n = names()
-    from emcore.names import GPU_STAGES, STAGES
-    return next((s for s in STAGES + GPU_STAGES if n.dead_letter_queue(s) == queue), None)
+    return next((s for s in registry.stage_names() if n.dead_letter_queue(s) == queue), None)
 
 
 def lambda_handler(event, context=None):

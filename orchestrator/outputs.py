@@ -20,7 +20,7 @@ def describe_outputs(store: Storage) -> list[str]:
 
 def _alignment(store: Storage) -> list[str]:
     from functions.align.report import describe
-    from functions.align.records import read_transforms
+    from emcore.alignment import read_transforms
     doc = read_transforms(store)
     if doc is None:
         return []

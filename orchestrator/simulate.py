@@ -9,11 +9,12 @@ import collections
 import uuid
 from dataclasses import dataclass, field, replace
 
+from emcore import registry
 from emcore.job import Job
-from emcore.protocol import JOB_KEY, TaskMessage, dumps, marker_key
+from emcore.jobroot import dumps, marker_key, read_job
+from emcore.protocol import TaskMessage
 from emcore.storage import open_storage
 from orchestrator import engine
-from orchestrator.registry import get_stage, stage_cost
 
 
 @dataclass
@@ -57,19 +58,17 @@ def simulate(job: Job) -> list[WaveReport]:
         report.orchestration_ops += collections.Counter(store.ops) - ops_before
         report.messages += len(batch)
         report.tasks += len(batch)
-        cost_of = stage_cost(batch[0].stage)
+        wave = registry.stage(batch[0].stage).wave(batch[0].wave)
         for message in batch:
-            cost = cost_of(job, message.wave, message.params, store) if cost_of else {}
+            cost = wave.cost(job, wave.task(message.params), store)
             report.task_reads += cost.get("reads", 0)
             report.task_writes += cost.get("writes", 0)
             report.bytes_in += cost.get("bytes_in", 0)
         # What the tasks would leave for later plans, outside the counts (their own writes are in cost()).
-        stand_in = getattr(get_stage(batch[0].stage), "stand_in", None)
-        if stand_in is not None:
-            stand_in(job, batch[0].wave, store)
+        wave.stand_in(job, store)
         ops_before = collections.Counter(store.ops)
         for message in batch:
-            store.read(JOB_KEY)                                  # the worker's check of the job's generation
+            read_job(store)                                      # the worker's check of the job's generation
             store.exists(marker_key(wid, message.task))          # the worker's duplicate check
             store.create(marker_key(wid, message.task), dumps({"task": message.task}))
             engine.on_marker(job, store, wid, message.task, queue)

@@ -12,10 +12,11 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 
-from emcore.protocol import JOB_KEY, done_key, failed_prefix, marker_prefix, plan_key, started_key, wave_id
+from emcore import registry
+from emcore import failures, jobroot
+from emcore.jobroot import JOB, done_key, marker_prefix, started_key, wave_id, wave_prefix
 from emcore.storage import NotFound, Storage
 from orchestrator.engine import read_job
-from orchestrator.registry import STAGE_PACKAGES, job_waves
 
 
 @dataclass
@@ -64,12 +65,8 @@ def _time_of(store: Storage, key: str) -> float | None:
 
 
 def _failures(store: Storage, wid: str) -> list[Failure]:
-    out = []
-    for key in store.list(failed_prefix(wid)):
-        record = json.loads(store.read(key))
-        task = key.rsplit("/", 1)[-1].removesuffix(".json")
-        out.append(Failure(task=task, error=record["error"], attempts=record.get("attempts", 1)))
-    return out
+    return [Failure(task=task, error=f.error, attempts=f.attempts)
+            for task, f in failures.read_failures(store, wid).items()]
 
 
 def _newest(store: Storage, prefix: str) -> tuple[int, float | None]:
@@ -88,8 +85,8 @@ def wave_status(store: Storage, wid: str, now: float) -> WaveStatus:
     failed = _failures(store, wid)
     if started is None:
         return WaveStatus(wid, "failed" if failed else "pending", None, 0, failed)
-    expected = json.loads(store.read(plan_key(wid)))["count"]
-    _, newest_claim = _newest(store, f"waves/{wid}/")     # the claim, fan-out records, group closures
+    expected = jobroot.read_plan(store, wid)["count"]
+    _, newest_claim = _newest(store, wave_prefix(wid))     # the claim, fan-out records, group closures
     finished = _time_of(store, done_key(wid))
     if finished is not None:
         return WaveStatus(wid, "done", expected, expected, [], finished - started, last_activity=newest_claim)
@@ -105,7 +102,7 @@ def job_status(store: Storage, stall_seconds: float = STALL_SECONDS, notes: bool
     job = read_job(store)
     now = time.time()
     waves = []
-    for stage, wave in job_waves(job, store):
+    for stage, wave in registry.job_waves(job, store):
         ws = wave_status(store, wave_id(stage, wave), now)
         waves.append(ws)
         if ws.state == "pending":
@@ -114,7 +111,7 @@ def job_status(store: Storage, stall_seconds: float = STALL_SECONDS, notes: bool
     starts = [s for s in starts if s is not None]
     activity = [w.last_activity for w in waves if w.last_activity is not None]
     if not activity:  # submitted, but no wave ever started
-        activity = [t for t in (_newest(store, JOB_KEY)[1],) if t is not None]
+        activity = [t for t in (_newest(store, JOB)[1],) if t is not None]
     idle = now - max(activity) if activity else None
     if any(w.state == "failed" for w in waves):
         state = "failed"
@@ -135,12 +132,6 @@ def job_status(store: Storage, stall_seconds: float = STALL_SECONDS, notes: bool
 
 
 def stage_notes(job, store: Storage) -> list[str]:
-    """What each stage has to say about its results (`functions/<stage>/report.py`)."""
-    import importlib
-    import importlib.util
-    notes = []
-    for name, package in STAGE_PACKAGES.items():
-        if job.stage(name) is None or importlib.util.find_spec(f"{package}.report") is None:
-            continue
-        notes += importlib.import_module(f"{package}.report").report(store)
-    return notes
+    """What each stage the job runs has to say about its results (`Stage.report`)."""
+    return [line for name in registry.stage_names() if job.stage(name) is not None
+            for line in registry.stage(name).report(job, store)]

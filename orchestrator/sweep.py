@@ -22,7 +22,7 @@ import hashlib
 import json
 import time
 
-from emcore.protocol import dumps
+from emcore.jobroot import dumps
 from emcore.storage import NotFound, bucket_url, is_local, open_storage
 from orchestrator import engine
 from orchestrator.fanout import Turn

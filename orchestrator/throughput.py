@@ -17,6 +17,7 @@ import json
 import re
 from collections import defaultdict
 
+from emcore.jobroot import MARKERS, wave_of_marker
 from emcore.storage import Storage
 
 TABLE = "throughput_mb_per_core_second"
@@ -27,11 +28,11 @@ def measure(store: Storage) -> dict[str, dict]:
     """{wave id: {"tasks", "bytes_in", "cpu_seconds"}} from a job's markers (each task counted
     once: a marker is written once, create-only)."""
     waves: dict[str, dict] = defaultdict(lambda: {"tasks": 0, "bytes_in": 0, "cpu_seconds": 0.0})
-    for key in store.list("markers/"):
+    for key in store.list(MARKERS):
         marker = json.loads(store.read(key))
         if "cpu_seconds" not in marker:     # a duplicate delivery's acknowledgement, or an older marker
             continue
-        row = waves[key.split("/")[1]]
+        row = waves[wave_of_marker(key)]
         row["tasks"] += 1
         row["bytes_in"] += int((marker.get("summary") or {}).get("bytes_in", 0))
         row["cpu_seconds"] += float(marker["cpu_seconds"])

@@ -21,13 +21,13 @@ import time
 
 from emcore import counting
 from emcore.job import Job
+from emcore.job import load_job_text
+from emcore.jobroot import dumps, marker_key
 from emcore.names import UPLOAD_PREFIX
-from emcore.protocol import dumps, marker_key
 from emcore.schema import ConfigError
 from emcore.storage import NotFound, Storage, open_storage
 from orchestrator import engine, sweep
 from orchestrator.fanout import Turn
-from orchestrator.registry import load_job_text
 
 ARRIVALS = "upload.sections"
 CONFIG_ERROR = "job.error.txt"

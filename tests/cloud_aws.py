@@ -16,6 +16,8 @@ import time
 
 import boto3
 
+from emcore import registry
+from emcore.handlers import handlers
 from emcore.names import UPLOAD_PREFIX, Names
 
 BUCKET = "emctl-aws-data"
@@ -53,7 +55,7 @@ class EmulatedAWS:
         for stage in self.stages:
             self._queue(self.names.dead_letter_queue(stage))
             self._queue(self.names.queue(stage), dead_letter=self.names.dead_letter_queue(stage))
-            self.handlers[self.names.queue(stage)] = importlib.import_module(f"functions.{stage}.main").lambda_handler
+            self.handlers[self.names.queue(stage)] = handlers(registry.stage(stage))[2]
             self.handlers[self.names.dead_letter_queue(stage)] = orchestrator
 
     def _arn(self, queue: str) -> str:

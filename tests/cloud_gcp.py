@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import emulators
-from emcore.names import ORCHESTRATOR, STAGES, Names
+from emcore import registry
+from emcore.names import Names
+from emcore.registry import ORCHESTRATOR
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "emctl-test"
@@ -77,21 +79,16 @@ class EmulatedGCP:
         return self.storage_client().bucket(BUCKET)
 
 
-def available_stages() -> tuple[str, ...]:
-    import importlib.util
-    return tuple(s for s in STAGES if importlib.util.find_spec(f"functions.{s}.stage") is not None)
-
-
 def _function_sources(faults: bool, extra_stages: tuple[str, ...]) -> dict[str, tuple[Path, dict]]:
     """Each function's source and its own environment. With `faults`, every function runs inside
     tests/faults/ (the real handler, wrapped to fail where a test arms it)."""
     if faults:
         worker = ROOT / "tests" / "faults" / "worker_main.py"
-        sources = {stage: (worker, {"EMCTL_TEST_STAGE": stage}) for stage in available_stages() + extra_stages}
+        sources = {stage: (worker, {"EMCTL_FUNCTION": stage}) for stage in registry.function_stages() + extra_stages}
         sources[ORCHESTRATOR] = (ROOT / "tests" / "faults" / "orchestrator_main.py", {})
         return sources
-    sources = {stage: (ROOT / "functions" / stage / "main.py", {}) for stage in available_stages()}
-    sources[ORCHESTRATOR] = (ROOT / "orchestrator" / "main.py", {})
+    sources = {name: (ROOT / source, {"EMCTL_FUNCTION": function})
+               for name, _, function, source in registry.images() if function != "-"}
     return sources
 
 
@@ -139,7 +136,7 @@ def emulated_gcp(prefix: str = "emctl", faults: bool = False, extra_stages: tupl
             pubsub_project=PROJECT, pubsub_topic=names.events_topic, pubsub_emulator_host=pubsub.host))
         env = {**os.environ, **pubsub.env, **gcs.env, "EMCTL_PROJECT": PROJECT, "EMCTL_PREFIX": prefix,
                "GOOGLE_CLOUD_PROJECT": PROJECT, "TENSORSTORE_GCS_HTTP_URL": gcs.endpoint,
-               "PYTHONPATH": str(ROOT), **(extra_env or {})}
+               "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'gpu-jobs'}", **(extra_env or {})}
         servers = {name: FunctionServer(name, source, emulators.free_port(), {**env, **own},
                                         Path(tmp) / f"{name}.log")
                    for name, (source, own) in _function_sources(faults, extra_stages).items()}

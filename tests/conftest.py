@@ -49,9 +49,8 @@ def pubsub_emulator():
 
 @pytest.fixture
 def noop_stage():
-    """The engine tests' stage (tests/noop_stage.py), registered for the test."""
-    from orchestrator import registry
-    from tests.noop_stage import register
-    register()
+    """The engine tests' stage (tests/noop/), registered for the test."""
+    from tests import noop
+    noop.register()
     yield
-    registry.unregister_stage("noop")
+    noop.unregister()

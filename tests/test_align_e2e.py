@@ -11,18 +11,22 @@ import numpy as np
 import pytest
 
 from emcore import tiles
-from emcore.protocol import TaskMessage, marker_key
+from emcore.alignment import read_transforms
+from emcore.job import load_job
+from emcore.jobroot import marker_key
+from emcore.protocol import TaskMessage
 from emcore.storage import open_storage
 from emcore.volume import open_scale, read_block
 from emcore.worker import execute
+from emtest import inprocess
 from functions.align import records
 from functions.align.report import report
 from functions.align.stage import STAGE
 from functions.align.transforms import matrices_of
-from orchestrator import engine, registry
+from orchestrator import engine
 from orchestrator.local import LocalRunner
 from orchestrator.samplestack import write_stack
-from tests.test_align_stacks import stats, truth_residuals
+from emtest.align_stacks import stats, truth_residuals
 
 SIZE, SECTIONS, BLANK = 256, 8, 5
 
@@ -34,7 +38,7 @@ def aligned(tmp_path_factory):
     write_stack(str(raw), SIZE, SECTIONS, seed=4, misalign=True)
     cv2.imwrite(str(raw / f"img{BLANK:05d}.png"), np.full((SIZE, SIZE), 200, np.uint8))
     truth = json.loads((raw / "truth.json").read_text())
-    job = registry.load_job({"id": "align-e2e", "source": str(raw), "maxz": SECTIONS - 1, "dest": str(root / "out"),
+    job = load_job({"id": "align-e2e", "source": str(raw), "maxz": SECTIONS - 1, "dest": str(root / "out"),
                              "stages": {"align": {}, "pyramid": {"block": [128, 128, 16], "chunk": [64, 64, 8],
                                                                     "keep_tiles": True}}})
     store = open_storage(job.dest)
@@ -53,7 +57,7 @@ def test_job_completes_with_the_align_waves(aligned):
 
 def test_transforms_undo_the_known_displacements(aligned):
     _, store, truth, _ = aligned
-    doc = records.read_transforms(store)
+    doc = read_transforms(store)
     good = [z for z in range(SECTIONS) if z != BLANK]
     s = stats(truth_residuals(matrices_of(doc), truth, SIZE, good))
     assert s["median"] < 0.3 and s["p95"] < 1.0, s
@@ -96,7 +100,7 @@ def test_status_report_names_the_blank_section(aligned):
 def test_a_retried_pair_task_rewrites_the_same_bytes(aligned):
     """The first pair task (a run of sections) run again writes every record byte for byte."""
     job, store, _, raw_dir = aligned
-    plan = STAGE.plan(job, "pairs", store)
+    plan = inprocess.plan(STAGE, job, store, "pairs")
     params = plan[0]
     run = range(params["z"], params["z"] + params["count"])
     before = [store.read(records.pairs_key(z)) for z in run]
@@ -113,7 +117,7 @@ def test_the_solve_writes_a_report_of_every_pair(aligned):
     import csv
     import io
     _, store, _, _ = aligned
-    doc = records.read_transforms(store)
+    doc = read_transforms(store)
     rows = list(csv.DictReader(io.StringIO(store.read(records.REPORT_CSV).decode())))
     assert [(int(r["z"]), int(r["w"]), r["status"]) for r in rows] == [(p["z"], p["w"], p["status"]) for p in doc["pairs"]]
     assert all(r["status"] == "failed" for r in rows if BLANK in (int(r["z"]), int(r["w"])))

@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from tests.test_align_stacks import (align_in_memory, chained, defect_stack, known_stack, quarter_medians, solved,
+from emtest.align_stacks import (align_in_memory, chained, defect_stack, known_stack, quarter_medians, solved,
                                      solve_prefix, stats, truth_residuals)
 
 MEDIAN, P95 = 0.3, 1.0

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from emcore.jobroot import marker_prefix, plan_key
 from tests.stacks import smooth_stack, write_pngs
 
 EMCTL = [sys.executable, "-m", "orchestrator.cli.main"]
@@ -30,7 +31,7 @@ def job_file(tmp_path, **overrides):
 
 def marker_times(dest):
     out = {}
-    for dirpath, _, files in os.walk(os.path.join(dest, "markers", "align.render")):
+    for dirpath, _, files in os.walk(os.path.join(dest, marker_prefix("align.render"))):
         for f in files:
             out[f] = json.load(open(os.path.join(dirpath, f)))["started"]
     return out
@@ -58,7 +59,7 @@ def test_corrupt_missing_and_mismatched_sections_then_retry(tmp_path):
     assert "failed" in status.stdout
     failed_lines = [line for line in status.stdout.splitlines() if "align.render task" in line]
     assert sorted(line.split("task ")[1].split()[0] for line in failed_lines) == ["3", "5", "7"]
-    assert not os.path.exists(tmp_path / "out" / "plan" / "pyramid.0.json"), "the pyramid waits"
+    assert not os.path.exists(tmp_path / "out" / plan_key("pyramid.0")), "the pyramid waits"
     before = marker_times(tmp_path / "out")
     assert sorted(before) == sorted(f"{z}.json" for z in range(12) if z not in (3, 5, 7))
 

@@ -35,13 +35,14 @@ def browser():
 
 @pytest.fixture(scope="module")
 def pyramid_dest(browser, tmp_path_factory):
+    from emcore.job import load_job
     from emcore.storage import open_storage
-    from orchestrator import engine, registry
+    from orchestrator import engine
     from orchestrator.local import LocalRunner
     from orchestrator.samplestack import write_stack
     root = tmp_path_factory.mktemp("browser")
     write_stack(str(root / "raw"), SIZE, SECTIONS)
-    job = registry.load_job({"id": "browser", "source": str(root / "raw"), "maxz": SECTIONS - 1,
+    job = load_job({"id": "browser", "source": str(root / "raw"), "maxz": SECTIONS - 1,
                              "dest": str(root / "out"), "stages": {"pyramid": {}}})
     store = open_storage(job.dest)
     engine.submit_job(store, job)

@@ -22,13 +22,14 @@ def segmented(tmp_path_factory):
     reason = missing_browser()
     if reason:
         pytest.skip(reason)
+    from emcore.job import load_job
     from emcore.storage import open_storage
-    from orchestrator import engine, registry
+    from orchestrator import engine
     from orchestrator.local import LocalRunner
     from orchestrator.samplestack import write_stack
     root = tmp_path_factory.mktemp("segmentation-browser")
     write_stack(str(root / "raw"), SIZE, SECTIONS)
-    job = registry.load_job({
+    job = load_job({
         "id": "seg", "source": str(root / "raw"), "maxz": SECTIONS - 1, "dest": str(root / "out"),
         "stages": {"pyramid": {"raw": True},
                    # Cell interiors are bright, membranes dark: the components are the cells.

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from cloudvolume import CloudVolume
 
+from emcore.job import load_job
 from emcore.schema import ConfigError
-from orchestrator import registry
 from tests.test_cc_stage import RESOLUTION, run_job, write_descriptor
 
 
 def cc_options(**cc) -> dict:
-    job = registry.load_job({"id": "cc", "dest": "/tmp/unused", "stages": {"cc": {"descriptor": "/d/", **cc}}})
+    job = load_job({"id": "cc", "dest": "/tmp/unused", "stages": {"cc": {"descriptor": "/d/", **cc}}})
     return job.stage("cc")
 
 
@@ -32,7 +32,7 @@ def cc_options(**cc) -> dict:
 def test_chunk_follows_from_chunkshape(chunkshape, chunk):
     assert cc_options(chunkshape=chunkshape)["chunk"] == chunk
     # The stored job states it, and reloading it keeps it.
-    stored = registry.load_job({"id": "cc", "dest": "/tmp/unused",
+    stored = load_job({"id": "cc", "dest": "/tmp/unused",
                                 "stages": {"cc": {"descriptor": "/d/", "chunkshape": chunkshape}}})
     assert json.loads(stored.to_json())["stages"]["cc"]["chunk"] == chunk
 
@@ -90,7 +90,7 @@ def test_synaptor_chunkshape_alone_equals_cc3d(tmp_path):
     vol = np.clip(128 + 90 * field, 0, 255).astype(np.uint8)
     url = "file://" + str(tmp_path / "clefts")
     write_descriptor(url, vol, "tensorstore", chunk=(64, 64, 16))
-    job = registry.load_job({"id": "synaptor", "dest": str(tmp_path / "out"), "resolution": RESOLUTION,
+    job = load_job({"id": "synaptor", "dest": str(tmp_path / "out"), "resolution": RESOLUTION,
                              "stages": {"cc": {"descriptor": url, "ccthresh": 170, "chunkshape": [512, 512, 64]}}})
     store = run_job(job)
     out = CloudVolume(store.url + "segmentation", mip=0, progress=False, fill_missing=True)

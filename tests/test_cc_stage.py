@@ -16,13 +16,16 @@ import pytest
 import tensorstore as ts
 from cloudvolume import CloudVolume
 
+from emcore import failures, jobroot
+from emcore.job import load_job
 from emcore.schema import ConfigError
-from emcore.stage import TaskContext, TaskError
+from emcore.stage import TaskError
 from emcore.storage import open_storage
+from emtest import inprocess
 from functions.cc import descriptor
 from functions.cc.layout import Layout
 from functions.cc.stage import STAGE
-from orchestrator import engine, registry
+from orchestrator import engine
 from orchestrator.local import LocalRunner
 from tests.oracles import mode_downsample
 from tests.test_cc_science import make_volume, oracle_stats
@@ -64,7 +67,7 @@ def write_descriptor(url: str, vol: np.ndarray, writer: str, chunk=(24, 20, 16))
 def cc_job(dest, descriptor_url, **options):
     cc = {"descriptor": descriptor_url, "ccthresh": 0.5, "connectivity": 26, "dustthresh": DUST,
           "szthresh": SIZE, "chunkshape": CHUNKSHAPE, "chunk": [16, 16, 16], "nummergetasks": 3}
-    return registry.load_job({"id": "cc", "dest": str(dest), "stages": {"cc": {**cc, **options}}})
+    return load_job({"id": "cc", "dest": str(dest), "stages": {"cc": {**cc, **options}}})
 
 
 def run_job(job):
@@ -168,7 +171,7 @@ def test_remap_tasks_are_the_segmentation_blocks(result):
     job, store, ref = result
     layout = Layout(job, descriptor.load(store))
     blocks = layout.multiscale.wave_blocks(0)
-    assert [{"lo": t["lo"], "hi": t["hi"]} for t in layout.tasks("remap")] == blocks
+    assert [{"lo": t.lo, "hi": t.hi} for t in layout.chunk_tasks()] == blocks
     assert len(blocks) == 27
 
 
@@ -181,10 +184,9 @@ def test_tasks_rewrite_the_same_bytes(result):
     if job.stage("cc")["nummergetasks"] != 27:
         pytest.skip("checked once, on the case with every kind of wave")
     before = _digest(store, ["cc/", "segmentation/", "segments.csv"])
-    plans = {k: json.loads(store.read(k)) for k in store.list("plan/cc.")}
+    plans = {k: json.loads(store.read(k)) for k in store.list(jobroot.plan_prefix("cc"))}
     for plan in plans.values():
-        ctx = TaskContext(job=job, store=store, stage="cc", wave=plan["wave"], task=0)
-        STAGE.run(ctx, plan["tasks"][0])
+        inprocess.run(STAGE, job, store, plan["wave"], 0, plan["tasks"][0])
     assert _digest(store, ["cc/", "segmentation/", "segments.csv"]) == before
     assert {p["wave"] for p in plans.values()} >= {"chunks", "merge", "combine1", "finalize", "remap", "downsample1"}
 
@@ -196,7 +198,7 @@ def test_intermediates_are_deleted_unless_kept(result):
         assert any(k.startswith("cc/faces/") for k in left) and "cc/mapping" in left
     else:
         assert left == ["cc/descriptor.json", "cc/segments.json"]
-        assert json.loads(store.read("plan/cc.tidy.json"))["count"] == 1
+        assert json.loads(store.read(jobroot.plan_key("cc.tidy")))["count"] == 1
 
 
 # -- bad input ------------------------------------------------------------------------------
@@ -256,11 +258,11 @@ def test_a_corrupt_descriptor_chunk_fails_only_its_task(tmp_path):
     vol, _ = descriptor_volume("float32")
     write_descriptor("file://" + str(tmp_path / "clefts"), vol, "tensorstore")
     (tmp_path / "clefts" / "4_4_8" / "64-88_32-52_8-24").write_bytes(b"truncated")
-    job = registry.load_job({**json.loads(cc_job(tmp_path / "out", str(tmp_path / "clefts")).to_json()),
+    job = load_job({**json.loads(cc_job(tmp_path / "out", str(tmp_path / "clefts")).to_json()),
                              "attempts": 1})
     store = run_job(job)
-    failed = engine.failed_tasks(store, "cc.chunks")
+    failed = failures.failed_tasks(store, "cc.chunks")
     assert failed == [0]
-    record = json.loads(store.read("failed/cc.chunks/0.json"))
+    record = json.loads(store.read(failures.failed_key("cc.chunks", 0)))
     assert "clefts/ scale 0 box [0, 0, 0]-[32, 32, 32]" in record["error"] and record["traceback"] is None
-    assert len(list(store.list("markers/cc.chunks/"))) == 26
+    assert len(list(store.list(jobroot.marker_prefix("cc.chunks")))) == 26

@@ -9,9 +9,11 @@ import json
 import numpy as np
 import pytest
 
+from emcore import registry
+from emcore.job import load_job
 from emcore.names import Names
 from emcore.storage import open_storage
-from orchestrator import engine, registry
+from orchestrator import engine
 from orchestrator.local import LocalRunner
 from tests.stacks import smooth_stack, write_pngs
 from tests.waiting import wait_for
@@ -23,8 +25,7 @@ SECTIONS = 10
 @pytest.fixture(scope="module")
 def aws(s3_server):
     from cloud_aws import EmulatedAWS
-    from cloud_gcp import available_stages
-    cloud = EmulatedAWS(Names("emctl"), available_stages())
+    cloud = EmulatedAWS(Names("emctl"), registry.function_stages())
     cloud.provision()
     cloud.start()
     yield cloud
@@ -55,7 +56,7 @@ def test_uploads_run_the_job_on_s3_and_sqs(aws, tmp_path):
     assert wait_for(store, ("complete",)).state == "complete"
 
     write_pngs(tmp_path / "raw", stack)
-    job = registry.load_job(config("aws-a", str(tmp_path / "raw"), str(tmp_path / "out")))
+    job = load_job(config("aws-a", str(tmp_path / "raw"), str(tmp_path / "out")))
     local = open_storage(job.dest)
     engine.submit_job(local, job)
     LocalRunner(job, local, workers=0).run()

@@ -20,6 +20,7 @@ import time
 import cv2
 import pytest
 
+from emcore.jobroot import fanout_key, fanout_prefix
 from emcore.storage import open_storage
 from tests.faults import plan
 from tests.stacks import smooth_stack
@@ -95,7 +96,7 @@ def test_a_publish_failing_mid_fan_out(cloud, reference):
     fan-out carries on from the batches recorded."""
     store = run_job(cloud, "publish-fails", publish_fail={"wave": "align.render", "call": 3})
     check(cloud, store, reference, "publish_fail")
-    assert sorted(store.list("waves/align.render/fanout/0/")) == [f"waves/align.render/fanout/0/{b}" for b in range(6)]
+    assert sorted(store.list(fanout_prefix("align.render", "0"))) == [fanout_key("align.render", "0", b) for b in range(6)]
 
 
 def test_a_lost_wave_done(cloud, reference):

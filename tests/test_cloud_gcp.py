@@ -9,9 +9,11 @@ import time
 import numpy as np
 import pytest
 
+from emcore.job import load_job
+from emcore.jobroot import JOB, marker_key, marker_prefix, plan_key
 from emcore.protocol import TaskMessage
 from emcore.storage import open_storage
-from orchestrator import engine, registry
+from orchestrator import engine
 from orchestrator.local import LocalRunner
 from orchestrator.status import job_status
 from tests.stacks import smooth_stack, write_pngs
@@ -66,7 +68,7 @@ def test_uploads_alone_run_the_job_and_match_the_local_backend(cloud, tmp_path):
 
     write_pngs(tmp_path / "raw", stack)
     local_cfg = config("cloud-a", str(tmp_path / "raw"), str(tmp_path / "out"))
-    job = registry.load_job(local_cfg)
+    job = load_job(local_cfg)
     local = open_storage(job.dest)
     engine.submit_job(local, job)
     LocalRunner(job, local, workers=0).run()
@@ -78,9 +80,9 @@ def test_uploads_alone_run_the_job_and_match_the_local_backend(cloud, tmp_path):
 def test_duplicate_delivery_changes_nothing(cloud):
     dest = "gs://emctl-data/jobs/cloud-a/"
     store = open_storage(dest)
-    before = store.read("image_raw/info"), sorted(store.list("markers/pyramid.0/"))
-    marker = json.loads(store.read("markers/pyramid.0/0/0.json"))
-    plan = json.loads(store.read("plan/pyramid.0.json"))
+    before = store.read("image_raw/info"), sorted(store.list(marker_prefix("pyramid.0")))
+    marker = json.loads(store.read(marker_key("pyramid.0", 0)))
+    plan = json.loads(store.read(plan_key("pyramid.0")))
     job = engine.read_job(store)
     message = TaskMessage("cloud-a", store.url, "pyramid", "0", 0, plan["tasks"][0], 1, plan["count"], job.generation)
     from google.cloud import pubsub_v1
@@ -89,8 +91,8 @@ def test_duplicate_delivery_changes_nothing(cloud):
     for _ in range(2):
         publisher.publish(topic, message.to_bytes()).result()
     time.sleep(3)
-    assert json.loads(store.read("markers/pyramid.0/0/0.json")) == marker, "one marker, untouched"
-    assert (store.read("image_raw/info"), sorted(store.list("markers/pyramid.0/"))) == before
+    assert json.loads(store.read(marker_key("pyramid.0", 0))) == marker, "one marker, untouched"
+    assert (store.read("image_raw/info"), sorted(store.list(marker_prefix("pyramid.0")))) == before
     assert job_status(store).state == "complete"
 
 
@@ -129,7 +131,7 @@ def test_worker_killed_mid_task_is_redelivered(cloud):
     upload(cloud, "cloud-c", stack, cfg)
     store = open_storage(cfg["dest"])
     deadline = time.time() + 120
-    while sum(1 for _ in store.list("markers/pyramid.0/")) < 2:
+    while sum(1 for _ in store.list(marker_prefix("pyramid.0"))) < 2:
         assert time.time() < deadline
         time.sleep(0.05)
     server = psutil.Process(cloud.servers["pyramid"].proc.pid)
@@ -137,8 +139,8 @@ def test_worker_killed_mid_task_is_redelivered(cloud):
     assert workers, "functions-framework runs its function in worker processes"
     for w in workers:
         w.kill()
-    count = json.loads(store.read("plan/pyramid.0.json"))["count"]
-    killed_at = sum(1 for _ in store.list("markers/pyramid.0/"))
+    count = json.loads(store.read(plan_key("pyramid.0")))["count"]
+    killed_at = sum(1 for _ in store.list(marker_prefix("pyramid.0")))
     assert killed_at < count, "killed while the wave was running"
     status = wait_for(store, states=("complete",))
     assert status.state == "complete"
@@ -164,7 +166,7 @@ def test_emctl_start_with_a_cloud_dest_takes_the_upload_path(cloud, tmp_path, ca
         store = open_storage(f"gs://emctl-data/jobs/cloud-{name}/")
         assert wait_for(store, states=("complete",)).state == "complete"
         np.testing.assert_array_equal(read_volume(store.url + "image_raw")[..., 0], stack.transpose(2, 1, 0))
-        assert json.loads(store.read("job.json"))["source"].startswith("gs://emctl-data/uploads/cloud-d-")
+        assert json.loads(store.read(JOB))["source"].startswith("gs://emctl-data/uploads/cloud-d-")
 
     clash = config("cloud-d", str(tmp_path / "d2"), "gs://emctl-data/jobs/cloud-d1/")
     clash["stages"]["pyramid"]["raw"] = False

@@ -1,5 +1,5 @@
 """The emulated Google Cloud (tests/cloud_gcp.py) under load and change: the engine's own test
-stage (tests/noop_stage.py) served as a real function, so the orchestration is all that is
+stage (tests/noop/) served as a real function, so the orchestration is all that is
 measured.
 
 * Two jobs at one root, one after the other, on the same warm servers: the second runs with its
@@ -20,7 +20,7 @@ import time
 import psutil
 import pytest
 
-from emcore.protocol import done_key, marker_prefix, started_key
+from emcore.jobroot import done_key, marker_prefix, started_key
 from emcore.storage import open_storage
 from tests.faults import plan
 from tests.waiting import wait_for

@@ -2,7 +2,7 @@
 import os
 
 from emcore.job import job_section
-from orchestrator.registry import option_sections
+from emcore.registry import option_sections
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -1,4 +1,4 @@
-"""The wave engine on its own: a trivial stage (tests/noop_stage.py: its tasks do nothing but
+"""The wave engine on its own: a trivial stage (tests/noop/: its tasks do nothing but
 exist) so that every storage operation counted is the engine's and the worker protocol's."""
 from __future__ import annotations
 
@@ -6,13 +6,17 @@ import threading
 
 import pytest
 
-from emcore.protocol import done_key, marker_key, started_key
+from emcore import registry
+from emcore import failures
+from emcore.job import load_job
+from emcore.jobroot import done_key, marker_key, started_key
 from emcore.storage import open_storage
 from emcore.worker import execute
-from orchestrator import engine, registry
+from orchestrator import engine
 from orchestrator.fanout import Turn
 from orchestrator.local import LocalRunner
-from tests.noop_stage import CountingStage, RecordingQueue, make_job
+from tests.noop import RecordingQueue, make_job
+from tests.noop.stage import Echo
 
 
 def test_10000_task_wave_costs_linear_storage_operations(noop_stage):
@@ -28,7 +32,7 @@ def test_10000_task_wave_costs_linear_storage_operations(noop_stage):
     worker_store = open_storage(job.dest)
     completed = 0
     for message in list(queue.messages[:n]):
-        marker = execute(message, registry.get_stage("noop"), worker_store)
+        marker = execute(message, registry.stage("noop"), worker_store)
         assert marker["summary"] == {"i": message.task, "salt": "none"}
         completed += engine.on_marker(job, store, message.wave_id, message.task, queue)
     assert completed == 1
@@ -53,7 +57,7 @@ def test_racing_orchestrators_fan_out_the_next_wave_once(noop_stage, tmp_path):
     queue = RecordingQueue()
     engine.advance(job, store, queue)
     for message in queue.messages:
-        execute(message, registry.get_stage("noop"))
+        execute(message, registry.stage("noop"))
     # Every marker exists; now 8 orchestrator invocations each receive every marker event at
     # once (a notification storm, duplicated deliveries included) and also call advance().
     completions = []
@@ -81,28 +85,28 @@ def test_racing_orchestrators_fan_out_the_next_wave_once(noop_stage, tmp_path):
 
 
 def test_local_runner_retries_then_dead_letters(noop_stage, tmp_path, monkeypatch):
-    job = registry.load_job({"id": "flaky", "dest": str(tmp_path / "flaky"), "attempts": 2,
+    job = load_job({"id": "flaky", "dest": str(tmp_path / "flaky"), "attempts": 2,
                              "stages": {"noop": {"tasks": 20}}})
     store = open_storage(job.dest)
     engine.submit_job(store, job)
     calls = {}
-    real_run = CountingStage.run
+    real_run = Echo.run
 
-    def flaky(self, ctx, params):
+    def flaky(self, ctx, task):
         calls[ctx.task] = calls.get(ctx.task, 0) + 1
         if ctx.task == 7:
             raise RuntimeError("always broken")
         if ctx.task == 3 and calls[3] == 1:
             raise RuntimeError("broken once")
-        return real_run(self, ctx, params)
+        return real_run(self, ctx, task)
 
-    monkeypatch.setattr(CountingStage, "run", flaky)
+    monkeypatch.setattr(Echo, "run", flaky)
     monkeypatch.setattr("orchestrator.local.BACKOFF_SECONDS", 0.01)
     LocalRunner(job, store, workers=0).run()
     assert calls[3] == 2 and calls[7] == 2 and calls[0] == 1
-    assert engine.failed_tasks(store, "noop.a") == [7]
+    assert failures.failed_tasks(store, "noop.a") == [7]
     assert not store.exists(done_key("noop.a"))
-    monkeypatch.setattr(CountingStage, "run", real_run)
+    monkeypatch.setattr(Echo, "run", real_run)
     calls.clear()
     stats = LocalRunner(job, store, workers=0).run("retry")
     assert stats["noop.a"].tasks == 1, "retry runs only the failed task"

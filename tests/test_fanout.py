@@ -11,14 +11,16 @@ import time
 import pytest
 
 from emcore import counting
+from emcore import registry
 from emcore.entry import run_delivery
-from emcore.protocol import dumps, done_key, failed_key, fanout_prefix, marker_key, started_key
+from emcore.failures import failed_key
+from emcore.jobroot import done_key, dumps, fanout_prefix, marker_key, started_key
 from emcore.storage import MemoryStorage, open_storage
 from emcore.worker import execute
-from orchestrator import engine, registry
+from orchestrator import engine
 from orchestrator.fanout import BATCH, Turn, Pending
 from orchestrator.status import job_status
-from tests.noop_stage import RecordingQueue, make_job
+from tests.noop import RecordingQueue, make_job
 
 
 class PublishFailed(RuntimeError):
@@ -98,7 +100,7 @@ def test_a_lost_wave_done_is_sent_again_by_the_task_redelivered(noop_stage):
     queue = RecordingQueue()
     engine.advance(job, store, queue)
     events = FailingQueue(fail_events=1)
-    stage = registry.get_stage("noop")
+    stage = registry.stage("noop")
     for message in queue.messages[:2]:
         run_delivery(message, stage, lambda: events)
     last = queue.messages[2]
@@ -116,7 +118,7 @@ def test_a_replaced_job_never_runs_or_counts_the_old_jobs_messages(noop_stage):
     first, store = submitted("mem://fanout/replaced/", 100)
     old = RecordingQueue()
     engine.advance(first, store, old)
-    stage = registry.get_stage("noop")
+    stage = registry.stage("noop")
     run_delivery(old.messages[0], stage, lambda: RecordingQueue())     # a warm worker ran the first job
     for key in list(store.list()):                                     # the user deletes the old job
         store.delete(key)
@@ -141,9 +143,9 @@ def test_retry_publishes_before_it_forgets_the_failures(noop_stage):
     engine.advance(job, store, queue)
     for message in queue.messages:
         if message.task == 3:
-            engine.record_failure(store, message, "broken", None)
+            engine.record_failure(store, message, ("broken", None))
         else:
-            execute(message, registry.get_stage("noop"), store)
+            execute(message, registry.stage("noop"), store)
     with pytest.raises(PublishFailed):
         engine.retry(job, store, FailingQueue(fail_calls={1}))
     assert store.exists(failed_key("noop.a", 3)), "still there to retry from"
@@ -157,7 +159,7 @@ def test_a_resume_round_publishes_only_what_is_unfinished_and_a_repeated_round_n
     lost = RecordingQueue()
     engine.advance(job, store, lost)
     for message in lost.messages[:1200]:
-        execute(message, registry.get_stage("noop"), store)
+        execute(message, registry.stage("noop"), store)
     queue = RecordingQueue()
     engine.resume(job, store, queue, round_id="sweep1")
     assert sorted(published(queue)) == list(range(1200, 1500))
@@ -179,7 +181,7 @@ def test_status_tells_a_stalled_job_from_a_running_one_and_the_sweep_re_drives_i
     queue = RecordingQueue()
     engine.advance(job, store, queue)
     for message in queue.messages:                       # wave a finishes, its wave_done is lost
-        execute(message, registry.get_stage("noop"), store)
+        execute(message, registry.stage("noop"), store)
         counting.record_done(store, "noop.a", 30, message.task, dumps({"time": time.time()}))
     sweep.register(store.url)
     assert job_status(store).state == "running"
@@ -192,7 +194,7 @@ def test_status_tells_a_stalled_job_from_a_running_one_and_the_sweep_re_drives_i
     assert "re-driven" in report and sorted(published(queue, "b")) == list(range(30))
     assert job_status(store).state == "running"
     for message in list(queue.messages):
-        execute(message, registry.get_stage("noop"), store)
+        execute(message, registry.stage("noop"), store)
         engine.on_marker(job, store, "noop.b", message.task, queue)
     assert job_status(store).state == "complete"
     sweep.sweep({"kind": "sweep", "bucket": "mem://stall-bucket/"}, lambda root: queue, Turn())
@@ -224,7 +226,7 @@ def test_a_failed_gpu_job_launch_is_retried_by_the_redelivery_before_anything_is
     configuration = Configuration()
     configuration.host = f"http://127.0.0.1:{server.server_address[1]}"
     api = ApiClient(configuration)
-    monkeypatch.setattr(kube, "GPU_STAGES", ("noop",))
+    monkeypatch.setattr(registry, "gpu_job_stages", lambda: ("noop",))
     launch = lambda *args: kube.launch_wave(*args, settings=SETTINGS, api=api, resource_names=NAMES)  # noqa: E731
     try:
         job, store = submitted("mem://fanout/gpu/", 40)
@@ -238,7 +240,7 @@ def test_a_failed_gpu_job_launch_is_retried_by_the_redelivery_before_anything_is
         done = 0
         while done < len(inner.messages):                          # the Job's pods, and the next wave's
             message = inner.messages[done]
-            execute(message, registry.get_stage("noop"), store)
+            execute(message, registry.stage("noop"), store)
             engine.on_marker(job, store, message.wave_id, message.task, queue)
             done += 1
         assert job_status(store).state == "complete" and done == 80

@@ -14,11 +14,11 @@ import pytest
 
 from emcore import images
 from emcore.images import decode_png, read_section
+from emcore.job import load_job
 from emcore.multiscale import Multiscale
 from emcore.schema import ConfigError
 from emcore.stage import TaskError
 from emcore.storage import open_storage
-from orchestrator.registry import load_job
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:

@@ -8,6 +8,7 @@ import uuid
 import numpy as np
 import pytest
 
+from emcore import jobroot
 from emcore import tiles
 from emcore.stage import TaskError
 from emcore.storage import open_storage
@@ -15,7 +16,7 @@ from emcore.storage import open_storage
 
 def rendered(url: str, keep_tiles: bool, sections: int = 3):
     store = open_storage(url)
-    store.write("job.json", json.dumps({"stages": {"pyramid": {"keep_tiles": keep_tiles}}}).encode())
+    jobroot.create_job(store, json.dumps({"stages": {"pyramid": {"keep_tiles": keep_tiles}}}).encode())
     tiles.write_tiles_info(store, [32, 24, sections], "uint8", [8, 8, 8], [0, 0, 0], [16, 16])
     info = tiles.read_tiles_info(store)
     frames = [np.full((24, 32), 10 + z, np.uint8) for z in range(sections)]

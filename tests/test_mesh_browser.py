@@ -11,7 +11,7 @@ import pytest
 
 from bench.mesh_data import spheres, write_segmentation
 from tests.browser import headless_chromium, missing_browser, wait_ready
-from tests.test_mesh_support import run_mesh_job
+from emtest.mesh import run_mesh_job
 
 pytestmark = pytest.mark.browser
 

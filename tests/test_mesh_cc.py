@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.test_mesh_support import edge_face_counts, joined
+from emtest.mesh import edge_face_counts, joined
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("functions.cc.stage") is None,
                                 reason="the cc stage is not installed")
@@ -19,8 +19,9 @@ def test_cc_then_mesh_in_one_job(tmp_path):
     from cloudvolume import CloudVolume
     from scipy import ndimage
 
+    from emcore.job import load_job
     from emcore.storage import open_storage
-    from orchestrator import engine, registry
+    from orchestrator import engine
     from orchestrator.local import LocalRunner
 
     rng = np.random.default_rng(4)
@@ -30,7 +31,7 @@ def test_cc_then_mesh_in_one_job(tmp_path):
              "multiscale_metadata": {"type": "image", "data_type": "uint8", "num_channels": 1},
              "scale_metadata": {"size": list(descriptor.shape), "resolution": [8, 8, 8], "encoding": "raw",
                                 "chunk_size": [32, 32, 32]}}, create=True).result()[..., 0].write(descriptor).result()
-    job = registry.load_job({"id": "ccmesh", "dest": str(tmp_path / "out"), "resolution": [8, 8, 8], "stages": {
+    job = load_job({"id": "ccmesh", "dest": str(tmp_path / "out"), "resolution": [8, 8, 8], "stages": {
         "cc": {"descriptor": f"file://{tmp_path}/descriptor/", "ccthresh": 127, "chunkshape": [32, 32, 32],
                "chunk": [16, 16, 16]},
         "mesh": {"chunk": [32, 32, 32], "lods": 2}}})

@@ -12,7 +12,7 @@ from cloudvolume import CloudVolume
 
 from bench.mesh_data import spheres, write_segmentation
 from emcore.stage import TaskError
-from tests.test_mesh_support import edge_face_counts, joined, run_mesh_job
+from emtest.mesh import edge_face_counts, joined, run_mesh_job
 
 RES = (8, 8, 8)
 
@@ -92,14 +92,14 @@ def test_absent_object_is_refused(tmp_path, seg):
 
 
 def test_bad_options_are_config_errors():
+    from emcore.job import load_job
     from emcore.schema import ConfigError
-    from orchestrator import registry
     for options, match in (({"object_ids": [0]}, r"object_ids: \[0\] must be a segment id"),
                            ({"chunk": [8, 64, 64]}, r"chunk\[0\]: must be at least 16"),
                            ({"segmentaton": "x"}, "did you mean 'segmentation'"),
                            ({"segmentation": "http://x/"}, "unsupported URL scheme")):
         with pytest.raises(ConfigError, match=match):
-            registry.load_job({"id": "m", "dest": "/tmp/x", "stages": {"mesh": options}})
+            load_job({"id": "m", "dest": "/tmp/x", "stages": {"mesh": options}})
 
 
 def test_a_coarser_scale_is_meshed_in_its_own_voxels(tmp_path):

@@ -11,7 +11,7 @@ import zmesh
 from bench.mesh_data import cells
 from functions.mesh import geometry, multilod, shards, simplify, surface
 from functions.mesh.murmur import hash64
-from tests.test_mesh_support import edge_face_counts, hausdorff
+from emtest.mesh import edge_face_counts, hausdorff
 
 
 def test_murmurhash_matches_cloudvolume():

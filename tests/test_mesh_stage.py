@@ -11,7 +11,8 @@ import pytest
 from cloudvolume import CloudVolume
 
 from bench.mesh_data import cells, spheres, write_segmentation
-from tests.test_mesh_support import (edge_face_counts, enclosed_volume, hausdorff, joined,
+from emcore.jobroot import plan_key
+from emtest.mesh import (edge_face_counts, enclosed_volume, hausdorff, joined,
                                      oriented_consistently, run_mesh_job)
 
 RES = (6, 6, 16)
@@ -51,7 +52,7 @@ def test_intermediates_are_deleted(meshed):
     for cv in meshed.values():
         root = cv.meta.cloudpath.replace("file://", "").rsplit("/segmentation", 1)[0]
         left = [f for _, _, files in os.walk(os.path.join(root, "mesh-tmp")) for f in files]
-        assert os.path.isfile(os.path.join(root, "plan", "mesh.tidy.json")) and left == []
+        assert os.path.isfile(os.path.join(root, plan_key("mesh.tidy"))) and left == []
 
 
 def ids_of(volume):

@@ -14,7 +14,7 @@ from bench.mesh_data import spheres, write_segmentation
 from orchestrator.meshed import meshed
 from orchestrator.outputs import describe_outputs
 from orchestrator.viewer import layers_of
-from tests.test_mesh_support import run_mesh_job
+from emtest.mesh import run_mesh_job
 
 IDS = [7, 9, 12, 30]
 RADII = [14, 6, 10, 4]

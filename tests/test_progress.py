@@ -15,6 +15,7 @@ import termios
 
 import pytest
 
+from emcore.jobroot import plan_key
 from orchestrator.samplestack import write_stack
 
 EMCTL = [sys.executable, "-m", "orchestrator.cli.main"]
@@ -43,14 +44,14 @@ def test_a_log_gets_one_line_per_wave_start_and_end(stack, tmp_path):
     text = log.read_text()
     assert code == 0, text
     assert "\r" not in text and "\x1b" not in text, "carriage returns or terminal escapes in a log"
-    waves = sorted((p.name[:-len(".json")] for p in (tmp_path / "out" / "plan").iterdir()),
+    waves = sorted((p.name[:-len(".json")] for p in (tmp_path / "out" / plan_key("x")).parent.iterdir()),
                    key=lambda w: text.find(f"{w}: started"))
     assert {"align.render", "pyramid.0", "pyramid.tidy"} <= set(waves)
     events = [m.groups() for m in re.finditer(r"^(\S+): (started|done)\b", text, re.M)]
     # Each wave starts once, then ends once, before the next wave starts: they run in sequence.
     assert events == [(w, e) for w in waves for e in ("started", "done")], text
     for wave in waves:
-        tasks = len(json.loads((tmp_path / "out" / "plan" / f"{wave}.json").read_text())["tasks"])
+        tasks = len(json.loads((tmp_path / "out" / plan_key(wave)).read_text())["tasks"])
         plural = "s" if tasks != 1 else ""
         assert re.search(rf"^{re.escape(wave)}: started, {tasks} task{plural}$", text, re.M), (wave, text)
         # Rates: tasks per second (or seconds per task) when more than one ran, and bytes read.

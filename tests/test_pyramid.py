@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 from cloudvolume import CloudVolume
 
+from emcore import jobroot
 from emcore import multiscale
+from emcore.job import load_job
 from emcore.storage import open_storage
 from functions.pyramid.stage import TIDY, TIDY_SECTIONS
-from orchestrator import engine, registry
+from orchestrator import engine
 from orchestrator.local import LocalRunner
 from tests.oracles import compressed_morton, mean_downsample, shard_of
 from tests.stacks import as_xyz, smooth_stack, write_pngs
@@ -35,7 +37,7 @@ CASES = {
 def run_case(tmp_path, case):
     stack = smooth_stack(case["width"], case["height"], case["sections"], case["bits"])
     write_pngs(tmp_path / "raw", stack)
-    job = registry.load_job({
+    job = load_job({
         "id": "pyr", "source": str(tmp_path / "raw"), "maxz": case["sections"] - 1,
         "dest": str(tmp_path / "out"), "resolution": case["resolution"], "voxel_offset": case["offset"],
         "stages": {"pyramid": {"block": case["block"], "chunk": case["chunk"], "raw": True,
@@ -133,13 +135,13 @@ def test_no_shard_is_written_by_two_tasks(pyramid):
     scales = info["scales"]
     # Each task's box at each scale it wrote, from the plans and markers the run left.
     owners: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for key in store.list("plan/pyramid."):
+    for key in store.list(jobroot.plan_prefix("pyramid")):
         plan = json.loads(store.read(key))
         if plan["wave"] == TIDY:
             continue
         wid = f"pyramid.{plan['wave']}"
         for task, params in enumerate(plan["tasks"]):
-            marker = json.loads(store.read(f"markers/{wid}/{task // 100}/{task}.json"))
+            marker = json.loads(store.read(jobroot.marker_key(wid, task)))
             written = marker["summary"]["scales"]
             base = written[0] - 1 if written[0] > 0 else 0
             for mip in written:
@@ -183,12 +185,12 @@ def test_tiles_are_deleted_once_the_pyramid_is_built(pyramid, tmp_path):
     rendered sections stay, one object per row of tiles (and the pyramid is the same)."""
     case, volume, store = pyramid
     assert list(store.list("tiles/")) == ["tiles/info", "tiles/zarr.json"]
-    plan = json.loads(store.read(f"plan/pyramid.{TIDY}.json"))
+    plan = json.loads(store.read(jobroot.plan_key(f"pyramid.{TIDY}")))
     assert plan["count"] == -(-case["sections"] // TIDY_SECTIONS)
     kept_case = dict(case, keep_tiles=True)
     _, kept = run_case(tmp_path, kept_case)
     shards = [k for k in kept.list("tiles/") if k not in ("tiles/info", "tiles/zarr.json")]
     y_tiles = -(-case["height"] // min(case["block"][1], case["height"]))
     assert len(shards) == case["sections"] * y_tiles
-    assert not kept.exists(f"plan/pyramid.{TIDY}.json")
+    assert not kept.exists(jobroot.plan_key(f"pyramid.{TIDY}"))
     assert kept.read("image/info") == store.read("image/info")

@@ -10,10 +10,11 @@ import subprocess
 import sys
 import time
 
+from emcore.job import load_job_file
+from emcore.jobroot import done_key, marker_prefix, plan_key
 from emcore.storage import open_storage
 from orchestrator import engine
 from orchestrator.local import LocalRunner
-from orchestrator.registry import load_job_file
 from tests.stacks import smooth_stack, write_pngs
 
 EMCTL = [sys.executable, "-m", "orchestrator.cli.main"]
@@ -39,7 +40,7 @@ def tree_digest(root) -> dict[str, str]:
 
 
 def markers(root, wid):
-    d = os.path.join(root, "markers", wid)
+    d = os.path.join(root, marker_prefix(wid))
     return {f for _, _, files in os.walk(d) for f in files}
 
 
@@ -60,9 +61,10 @@ def test_sigkill_mid_pyramid_then_resume(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     done_before = markers(dest, "pyramid.0")
-    plan = json.loads(open(os.path.join(dest, "plan", "pyramid.0.json")).read())
+    plan = json.loads(open(os.path.join(dest, plan_key("pyramid.0"))).read())
     assert 3 <= len(done_before) < plan["count"], "killed in the middle of the pyramid"
-    contents_before = {m: open(os.path.join(dest, "markers", "pyramid.0", "0", m)).read() for m in done_before}
+    group = os.path.join(dest, marker_prefix("pyramid.0"), "0")
+    contents_before = {m: open(os.path.join(group, m)).read() for m in done_before}
 
     job = load_job_file(str(killed))
     store = open_storage(job.dest)
@@ -70,6 +72,29 @@ def test_sigkill_mid_pyramid_then_resume(tmp_path):
     stats = LocalRunner(job, store, workers=1).run()
     assert stats["pyramid.0"].tasks == plan["count"] - len(done_before), "finished tasks are not redone"
     for m, content in contents_before.items():
-        assert open(os.path.join(dest, "markers", "pyramid.0", "0", m)).read() == content
-    assert os.path.exists(os.path.join(dest, "waves", "pyramid.0", "done"))
+        assert open(os.path.join(group, m)).read() == content
+    assert os.path.exists(os.path.join(dest, done_key("pyramid.0")))
     assert tree_digest(dest) == tree_digest(str(tmp_path / "reference")), "output byte-identical"
+
+
+def test_a_job_json_kept_in_its_own_dest_starts_and_resumes_and_another_is_refused(tmp_path):
+    """The job's state is under `<dest>/.emctl/`, so the user's own `<dest>/job.json` is theirs:
+    starting from it runs the job, starting it again resumes, and a different config at the same
+    dest is still refused, naming what differs."""
+    write_pngs(tmp_path / "raw", smooth_stack(64, 48, 4))
+    dest = tmp_path / "out"
+    dest.mkdir()
+    config = {"id": "here", "source": str(tmp_path / "raw"), "maxz": 3, "dest": str(dest), "workers": 1,
+              "stages": {"pyramid": {"block": [64, 64, 64], "chunk": [32, 32, 32]}}}
+    (dest / "job.json").write_text(json.dumps(config))
+    start = lambda path: subprocess.run(EMCTL + ["start", "--config", str(path), "--quiet"],  # noqa: E731
+                                        capture_output=True, text=True)
+    first = start(dest / "job.json")
+    assert first.returncode == 0 and "complete" in first.stdout, first.stderr
+    assert json.loads((dest / "job.json").read_text()) == config, "the user's file is left as it was"
+    again = start(dest / "job.json")
+    assert again.returncode == 0 and "resuming" in again.stderr
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**config, "stages": {"pyramid": {"block": [64, 64, 64], "chunk": [16, 16, 16]}}}))
+    refused = start(other)
+    assert refused.returncode == 2 and "differing: stages.pyramid.chunk" in refused.stderr, refused.stderr

@@ -2,22 +2,15 @@
 windows, vector voting on synthetic pair fields, and the option checks."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 from scipy.ndimage import map_coordinates
 
-GPU_JOBS = Path(__file__).resolve().parent.parent / "gpu-jobs"
-if str(GPU_JOBS) not in sys.path:          # until pyproject maps gpu-jobs/ (see docs/seamless.md)
-    sys.path.insert(0, str(GPU_JOBS))
-
-from emcore.schema import ConfigError  # noqa: E402
-from emcore import fields  # noqa: E402
-from seamless import patches, vote  # noqa: E402
-from seamless.options import OPTIONS  # noqa: E402
+from emcore import fields
+from emcore.schema import ConfigError
+from seamless import patches, vote
+from seamless.options import OPTIONS
 
 AFFINE = np.array([[0.99, -0.02, 7.5], [0.025, 1.01, -4.25]])
 

@@ -6,22 +6,18 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-GPU_JOBS = Path(__file__).resolve().parent.parent / "gpu-jobs"
-if str(GPU_JOBS) not in sys.path:          # until pyproject maps gpu-jobs/ (see docs/seamless.md)
-    sys.path.insert(0, str(GPU_JOBS))
 
 kubernetes = pytest.importorskip("kubernetes")
 from kubernetes.client import ApiClient, Configuration, V1Job  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
+from emcore import jobroot  # noqa: E402
 from emcore.names import Names  # noqa: E402
 from emcore.protocol import TaskMessage  # noqa: E402
 from emcore.storage import open_storage  # noqa: E402
@@ -174,7 +170,7 @@ def test_publishing_a_gpu_wave_starts_one_job_and_scales_it(fake_kubernetes, tmp
     other stages' messages start nothing."""
     api, server = fake_kubernetes
     root = open_storage(str(tmp_path / "job"))
-    root.write("job.json", json.dumps({"stages": {"seamless": {"estimator": "onnx", "model": "gs://m/x.onnx"}}}).encode())
+    jobroot.create_job(root, json.dumps({"stages": {"seamless": {"estimator": "onnx", "model": "gs://m/x.onnx"}}}).encode())
     launch = lambda *args: kube.launch_wave(*args, settings=SETTINGS, api=api, resource_names=NAMES)  # noqa: E731
     queue = kube.LaunchingQueue(RecordingQueue(), launch=launch)
     batch = lambda wave, tasks, stage="seamless": [TaskMessage("fib", root.url, stage, wave, t, {}) for t in tasks]  # noqa: E731

@@ -4,23 +4,17 @@ seams (the blended field equals the model run on the whole image), the model con
 the stage's waves, from the model's URL to the stored and voted fields."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from scipy.ndimage import correlate
 
-GPU_JOBS = Path(__file__).resolve().parent.parent / "gpu-jobs"
-if str(GPU_JOBS) not in sys.path:          # until pyproject maps gpu-jobs/ (see docs/seamless.md)
-    sys.path.insert(0, str(GPU_JOBS))
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper
 
-from seamless import patches  # noqa: E402
-from seamless.onnx_model import OnnxEstimator  # noqa: E402
+from seamless import patches
+from seamless.onnx_model import OnnxEstimator
 
 RADIUS = 2   # 5x5 convolutions: a patch border disturbs the 2 pixels next to it
 

@@ -9,27 +9,22 @@ between the tissue points that neighbouring rendered sections show there.
 """
 from __future__ import annotations
 
-import json
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-GPU_JOBS = Path(__file__).resolve().parent.parent / "gpu-jobs"
-if str(GPU_JOBS) not in sys.path:          # until pyproject maps gpu-jobs/ (see docs/seamless.md)
-    sys.path.insert(0, str(GPU_JOBS))
-
-from emcore.job import validate_job  # noqa: E402
-from emcore.stage import TaskContext  # noqa: E402
-from emcore.storage import open_storage  # noqa: E402
-from orchestrator.samplestack import centred, random_affines, tissue_sections  # noqa: E402
-from emcore import fields  # noqa: E402
-from emcore import fieldstore as volumes  # noqa: E402
-from seamless.options import OPTIONS  # noqa: E402
-from seamless.stage import STAGE  # noqa: E402
+from emcore import jobroot
+from emcore import fields
+from emcore import fieldstore as volumes
+from emcore.alignment import write_transforms
+from emcore.job import validate_job
+from emcore.storage import open_storage
+from emtest.inprocess import run_stage
+from orchestrator.samplestack import centred, random_affines, tissue_sections
+from seamless.options import OPTIONS
+from seamless.stage import STAGE
 
 
 @dataclass
@@ -98,21 +93,17 @@ def write_job(stack: Stack, root: str, **seamless) -> tuple:
               "resolution": [8, 8, 40], "stages": {"align": {}, "seamless": seamless}}
     from functions.align.options import OPTIONS as ALIGN
     job = validate_job(config, (ALIGN, OPTIONS))
-    store.write("job.json", job.to_json().encode())
+    jobroot.create_job(store, job.to_json().encode())
     doc = {"frame": {"width": stack.size, "height": stack.size},
            "sections": [{"z": z, "matrix": m.tolist(), "flags": []} for z, m in enumerate(stack.best)]}
-    store.write(volumes.TRANSFORMS_KEY, json.dumps(doc).encode())
+    write_transforms(store, doc)
     return job, store
 
 
 def run_waves(job, store) -> dict:
     """Plan and run every seamless wave in this process, as the engine would; returns the
     summaries by wave."""
-    summaries = {}
-    for wave in STAGE.waves(job, store):
-        tasks = STAGE.plan(job, wave, store)
-        summaries[wave] = [STAGE.run(TaskContext(job, store, "seamless", wave, i), p) for i, p in enumerate(tasks)]
-    return summaries
+    return run_stage(STAGE, job, store)
 
 
 def frame_fields(job, store, stack: Stack) -> list[np.ndarray]:

@@ -16,20 +16,19 @@ from pathlib import Path
 import cv2
 import pytest
 
+from emcore import fieldstore as volumes
+from emcore.failures import errors_key
+from emcore.job import load_job
+from emcore.jobroot import done_key, marker_key
+from emcore.names import Names
+from emcore.protocol import TaskMessage
+from emcore.storage import open_storage
+from orchestrator import engine
+from orchestrator.samplestack import section_images
+from seamless import kube
+
 ROOT = Path(__file__).resolve().parent.parent
 GPU_JOBS = ROOT / "gpu-jobs"
-if str(GPU_JOBS) not in sys.path:          # until pyproject maps gpu-jobs/ (see docs/seamless.md)
-    sys.path.insert(0, str(GPU_JOBS))
-
-from emcore.names import Names  # noqa: E402
-from emcore.protocol import TaskMessage, done_key, marker_key  # noqa: E402
-from emcore.storage import open_storage  # noqa: E402
-from orchestrator import engine, registry  # noqa: E402
-from orchestrator.samplestack import section_images  # noqa: E402
-from emcore import fieldstore as volumes  # noqa: E402
-from seamless import kube  # noqa: E402
-from seamless.options import OPTIONS  # noqa: E402
-from seamless.stage import STAGE  # noqa: E402
 
 pytestmark = pytest.mark.emulator
 
@@ -46,18 +45,7 @@ def pull_all(subscriber, path: str, wait: float = 10.0) -> list:
     return out
 
 
-@pytest.fixture
-def seamless_registered():
-    """The stage as the engine sees it: built in once the registry lists it, a plugin until then."""
-    if STAGE.name in registry.STAGE_PACKAGES:
-        yield
-        return
-    registry.register_stage(STAGE, OPTIONS)
-    yield
-    registry.unregister_stage(STAGE.name)
-
-
-def test_worker_drains_a_wave_like_any_other_task(pubsub_emulator, seamless_registered, tmp_path, monkeypatch):
+def test_worker_drains_a_wave_like_any_other_task(pubsub_emulator, tmp_path, monkeypatch):
     from google.cloud import pubsub_v1
     from google.cloud.pubsub_v1.types import DeadLetterPolicy
     from emcore.queues import PubSubQueue
@@ -84,7 +72,7 @@ def test_worker_drains_a_wave_like_any_other_task(pubsub_emulator, seamless_regi
     source = open_storage(str(tmp_path / "raw"))
     for z, image in enumerate(section_images(96, 4, seed=2)):
         source.write(f"img{z:05d}.png", cv2.imencode(".png", image)[1].tobytes())
-    job = registry.load_job({"id": "worker-test", "source": source.url, "dest": str(tmp_path / "job"), "maxz": 3,
+    job = load_job({"id": "worker-test", "source": source.url, "dest": str(tmp_path / "job"), "maxz": 3,
                              "stages": {"seamless": {"mip": 1}}})
     store = open_storage(job.dest)
     engine.submit_job(store, job)
@@ -114,4 +102,4 @@ def test_worker_drains_a_wave_like_any_other_task(pubsub_emulator, seamless_regi
     assert events == [{"kind": "wave_done", "root": store.url, "wave": "seamless.images"}]
     dead = [TaskMessage.from_bytes(m.message.data) for m in pull_all(subscriber, sub("dead-probe"))]
     assert [(m.job, m.task) for m in dead] == [("lost", 0)]
-    assert (tmp_path / "nowhere" / "errors" / "seamless.images" / "0.json").exists()
+    assert (tmp_path / "nowhere" / errors_key("seamless.images", 0)).exists()

@@ -7,8 +7,8 @@ import json
 import cv2
 import numpy as np
 
+from emcore.job import load_job
 from emcore.storage import open_storage
-from orchestrator import registry
 from orchestrator.cli.main import main as emctl
 from orchestrator.costs import load_prices, wave_cost
 from orchestrator.simulate import simulate
@@ -17,7 +17,7 @@ from orchestrator.simulate import simulate
 def sim_job(sections: int):
     source = open_storage("mem://sim-source/")
     source.write("img00000.png", cv2.imencode(".png", np.zeros((2048, 2048), np.uint8))[1].tobytes())
-    return registry.load_job({"id": f"sim-{sections}", "source": source.url, "maxz": sections - 1,
+    return load_job({"id": f"sim-{sections}", "source": source.url, "maxz": sections - 1,
                               "dest": f"mem://unused/{sections}/", "stages": {"pyramid": {}}})
 
 
@@ -73,7 +73,7 @@ def test_every_stage_can_be_planned():
     source = open_storage("mem://sim-every-stage/")
     for z in range(20):
         source.write(f"img{z:05d}.png", cv2.imencode(".png", np.zeros((512, 384), np.uint8))[1].tobytes())
-    job = registry.load_job({"id": "every", "source": source.url, "maxz": 19, "dest": "mem://unused/every/",
+    job = load_job({"id": "every", "source": source.url, "maxz": 19, "dest": "mem://unused/every/",
                              "stages": {"align": {}, "pyramid": {"raw": True},
                                         "cc": {"descriptor": "<dest>/image_raw/"}, "mesh": {}}})
     reports = {r.wave: r for r in simulate(job)}

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from emcore.protocol import marker_key
+from emcore.jobroot import marker_key
 from emcore.storage import open_storage
 from orchestrator import throughput
 from orchestrator.costs import _lookup, load_prices

@@ -11,13 +11,15 @@ import cv2
 import numpy as np
 import pytest
 
+from emcore.job import load_job
+from emcore.jobroot import marker_prefix
 from emcore.storage import MemoryStorage, open_storage
 from orchestrator import cloud, trigger
 from orchestrator.engine import JobConflict
 from orchestrator.fanout import Turn
+from orchestrator.trigger import ARRIVALS
 from orchestrator.upload import upload_job
-from orchestrator.registry import load_job
-from tests.noop_stage import RecordingQueue
+from tests.noop import RecordingQueue
 
 SECTIONS = 10_000
 # Storage operations one event may make: a page of SECTIONS_PER_EVENT sections at about two
@@ -107,7 +109,7 @@ def test_a_redelivered_listing_event_redoes_only_its_own_page(monkeypatch):
     trigger.on_arrivals(listing, queue, Turn())          # delivered again
     print(f"\na page of {trigger.SECTIONS_PER_EVENT}: {first} operations, {ops.total - first} when delivered again")
     assert first <= BOUND_PER_EVENT and ops.total - first <= BOUND_PER_REDELIVERY
-    marks = list(open_storage(config["dest"]).list("markers/upload.sections/"))
+    marks = list(open_storage(config["dest"]).list(marker_prefix(ARRIVALS)))
     assert len(marks) == 2 * trigger.SECTIONS_PER_EVENT, "two pages recorded (the third is handed on), none twice"
 
 

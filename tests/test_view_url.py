@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from cloudvolume import CloudVolume
 
+from emcore.job import load_job
 from emcore.storage import open_storage
-from orchestrator import engine, registry
+from orchestrator import engine
 from orchestrator.local import LocalRunner
 from orchestrator.samplestack import write_stack
 from orchestrator.viewer import ViewerServer, browser_data_root
@@ -25,7 +26,7 @@ EMCTL = [sys.executable, "-m", "orchestrator.cli.main", "view"]
 def job_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("print-url")
     write_stack(str(root / "raw"), 96, 4)
-    job = registry.load_job({"id": "url", "source": str(root / "raw"), "maxz": 3, "dest": str(root / "out"),
+    job = load_job({"id": "url", "source": str(root / "raw"), "maxz": 3, "dest": str(root / "out"),
                              "stages": {"pyramid": {"raw": True},
                                         "cc": {"descriptor": "<dest>/image_raw/", "ccthresh": 120,
                                                "chunkshape": [64, 64, 4]}}})

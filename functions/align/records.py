@@ -2,7 +2,7 @@
 
   align/pairs/<z>.bin     one per pair task: section z's info, and for each neighbour w the pair's
                           quality and its inlier correspondences (float32 x, y in both sections)
-  align/transforms.json   the solve's result (see transforms.py)
+  align/transforms.json   the solve's result (see transforms.py), written and read by emcore/alignment.py
   align/report.csv        one line per pair: its quality alone and under the solve (plot.py)
   align/report.png        the same along z, as a picture
 
@@ -21,7 +21,6 @@ from emcore.stage import TaskError
 from emcore.storage import NotFound, Storage
 
 MAGIC = b"EMCTL-ALIGN-PAIRS\x01"
-TRANSFORMS_KEY = "align/transforms.json"
 REPORT_CSV = "align/report.csv"
 REPORT_PNG = "align/report.png"
 
@@ -79,34 +78,6 @@ def read_pairs(store: Storage, z: int) -> tuple[dict, list[dict]]:
     except NotFound:
         raise TaskError(f"{store.url}{pairs_key(z)} does not exist: the pair task of section {z} has not run") from None
     return decode_pairs(data, store.url + pairs_key(z))
-
-
-def dumps_transforms(doc: dict) -> str:
-    """JSON with one line per section and per pair: readable, diffable, and ~5x smaller than
-    fully indented."""
-    lines = ["{"]
-    keys = sorted(doc)
-    for i, key in enumerate(keys):
-        value = doc[key]
-        end = "," if i < len(keys) - 1 else ""
-        if isinstance(value, list) and value and isinstance(value[0], dict):
-            lines.append(f' "{key}": [')
-            lines += [f"  {json.dumps(v, sort_keys=True)}" + ("," if j < len(value) - 1 else "") for j, v in enumerate(value)]
-            lines.append(f" ]{end}")
-        else:
-            lines.append(f' "{key}": {json.dumps(value, sort_keys=True)}{end}')
-    return "\n".join(lines) + "\n}\n"
-
-
-def write_transforms(store: Storage, doc: dict) -> None:
-    store.write(TRANSFORMS_KEY, dumps_transforms(doc).encode())
-
-
-def read_transforms(store: Storage) -> dict | None:
-    try:
-        return json.loads(store.read(TRANSFORMS_KEY))
-    except NotFound:
-        return None
 
 
 def write_report(store: Storage, doc: dict) -> None:

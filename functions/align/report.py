@@ -3,7 +3,7 @@ read from align/transforms.json alone (one object, whatever the stack's length).
 from __future__ import annotations
 
 from emcore.storage import Storage
-from functions.align.records import read_transforms
+from emcore.alignment import read_transforms
 
 MAX_LINES = 20   # per kind; a stack with thousands of bad pairs needs the JSON, not a screen
 

@@ -9,17 +9,20 @@ Without `stages.align` only `render` runs, with identity transforms: the pyramid
 rendered tiles, so there is one path whether or not alignment ran."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from emcore import tiles
+from emcore.alignment import TRANSFORMS_KEY, read_transforms, write_transforms
 from emcore.images import read_png_header, read_section
 from emcore.job import Job
-from emcore.stage import TaskContext, TaskError
+from emcore.stage import Stage, TaskContext, TaskError, Wave
 from emcore.storage import Storage, open_storage
-from functions.align import gate, records
+from functions.align import cost, gate, records
 from functions.align.options import OPTIONS, matching_factor, partners
 from functions.align.pairwave import Preparer, match_run
 from functions.align.render import IDENTITY, _clahe, warp_section
+from functions.align.report import report
 from functions.align.transforms import build
 
 DEFAULT_TILE = [1024, 1024]
@@ -35,60 +38,31 @@ def _tile(job: Job) -> list[int]:
     return list(pyramid["block"][:2]) if pyramid else DEFAULT_TILE
 
 
-class AlignStage:
-    name = "align"
+@dataclass(frozen=True)
+class PairsTask:
+    z: int          # the first section of the run
+    count: int      # sections in the run
 
-    def waves(self, job: Job, store: Storage) -> list[str]:
-        if job.stage("align") is not None:
-            return ["pairs", "solve", "render"]
-        if job.stage("pyramid") is not None:
-            return ["render"]
-        return []
 
-    def plan(self, job: Job, wave: str, store: Storage) -> list[dict[str, Any]]:
-        if wave == "pairs":
-            zs = job.z_range
-            return [{"z": z, "count": min(RUN, zs.stop - z)} for z in range(zs.start, zs.stop, RUN)]
-        if wave == "solve":
-            return [{}]
-        if wave == "render":
-            return self._plan_render(job, store)
-        raise ValueError(f"align has no wave {wave!r}")
+@dataclass(frozen=True)
+class SolveTask:
+    pass
 
-    def _plan_render(self, job: Job, store: Storage) -> list[dict[str, Any]]:
-        source = open_storage(job.source)
-        header = _first_header(job, source)
-        if job.stage("align") is None:
-            width, height = header.width, header.height
-            params = [{"z": z} for z in job.z_range]
-        else:
-            doc = records.read_transforms(store)
-            if doc is None:
-                raise TaskError(f"{store.url}{records.TRANSFORMS_KEY} does not exist: the align solve has not run")
-            width, height = doc["frame"]["width"], doc["frame"]["height"]
-            # Each task gets its own matrix: no render task reads the whole transforms.json.
-            params = [{"z": s["z"], "matrix": s["matrix"]} for s in doc["sections"]]
-        tiles.write_tiles_info(store, [width, height, len(job.z_range)], header.dtype, job.resolution,
-                               job.voxel_offset, tiles.tile_shape(width, height, _tile(job)))
-        return params
 
-    def stand_in(self, job: Job, wave: str, store: Storage) -> None:
-        """For `emctl plan`: identity transforms in place of the solve's, so render can plan."""
-        if wave == "solve":
-            header = _first_header(job, open_storage(job.source))
-            shape = [header.height, header.width]
-            records.write_transforms(store, build({z: {"shape": shape, "blank": False} for z in job.z_range}, []))
+@dataclass(frozen=True)
+class RenderTask:
+    z: int
+    matrix: list | None = None      # section -> frame; None: identity (no alignment)
 
-    def run(self, ctx: TaskContext, params: dict[str, Any]) -> dict[str, Any]:
-        if ctx.wave == "pairs":
-            return self._pairs(ctx, params["z"], params["count"])
-        if ctx.wave == "solve":
-            return self._solve(ctx)
-        if ctx.wave == "render":
-            return self._render(ctx, params["z"], params.get("matrix", IDENTITY))
-        raise ValueError(f"align has no wave {ctx.wave!r}")
 
-    def _pairs(self, ctx: TaskContext, first: int, count: int) -> dict[str, Any]:
+class Pairs(Wave):
+    Task = PairsTask
+
+    def plan(self, job: Job, store: Storage) -> list[PairsTask]:
+        zs = job.z_range
+        return [PairsTask(z, min(RUN, zs.stop - z)) for z in range(zs.start, zs.stop, RUN)]
+
+    def run(self, ctx: TaskContext, task: PairsTask) -> dict[str, Any]:
         job, options, source = ctx.job, _options(ctx.job), ctx.source()
         last = job.z_range.stop - 1
 
@@ -96,16 +70,26 @@ class AlignStage:
             return partners(z, last, options["reach"], options["anchors"])
         preparer = Preparer(lambda z: read_section(source, job.section_name(z)),
                             matching_factor(options, job.resolution))
-        summary = {"z": [first, first + count - 1], "pairs": {}}
-        for z, info, results in match_run(range(first, first + count), partners_of, preparer, options["model"],
-                                          options["max_rotation"], options["reach"]):
+        summary = {"z": [task.z, task.z + task.count - 1], "pairs": {}}
+        for z, info, results in match_run(range(task.z, task.z + task.count), partners_of, preparer,
+                                          options["model"], options["max_rotation"], options["reach"]):
             records.write_pairs(ctx.store, z, info, [{**r.summary(), "src": r.src, "dst": r.dst} for r in results])
             for r in results:
                 summary["pairs"][r.status] = summary["pairs"].get(r.status, 0) + 1
         summary["sections_read"] = preparer.reads
         return summary
 
-    def _solve(self, ctx: TaskContext) -> dict[str, Any]:
+    def cost(self, job: Job, task: PairsTask, store: Storage) -> dict[str, int]:
+        return cost.pairs_cost(job, task.count)
+
+
+class Solve(Wave):
+    Task = SolveTask
+
+    def plan(self, job: Job, store: Storage) -> list[SolveTask]:
+        return [SolveTask()]
+
+    def run(self, ctx: TaskContext, task: SolveTask) -> dict[str, Any]:
         sections, pairs = {}, []
         for z in ctx.job.z_range:
             info, found = records.read_pairs(ctx.store, z)
@@ -113,7 +97,7 @@ class AlignStage:
             pairs.extend(found)
         options = _options(ctx.job)
         doc = build(sections, pairs, options["model"], reach=options["reach"])
-        records.write_transforms(ctx.store, doc)
+        write_transforms(ctx.store, doc)
         records.write_report(ctx.store, doc)
         problem = gate.verdict(doc, options["max_unplaced"], options["max_splits"])
         if problem:
@@ -121,8 +105,38 @@ class AlignStage:
         return {"frame": [doc["frame"]["width"], doc["frame"]["height"]], **{
             k: doc["summary"][k] for k in ("pairs_used", "pairs_poor", "blank", "bridged", "duplicates", "median_residual")}}
 
-    def _render(self, ctx: TaskContext, z: int, matrix) -> dict[str, Any]:
-        job = ctx.job
+    def cost(self, job: Job, task: SolveTask, store: Storage) -> dict[str, int]:
+        return cost.solve_cost(job)
+
+    def stand_in(self, job: Job, store: Storage) -> None:
+        """Identity transforms in place of the solve's, so render can plan."""
+        header = _first_header(job, open_storage(job.source))
+        shape = [header.height, header.width]
+        write_transforms(store, build({z: {"shape": shape, "blank": False} for z in job.z_range}, []))
+
+
+class Render(Wave):
+    Task = RenderTask
+
+    def plan(self, job: Job, store: Storage) -> list[RenderTask]:
+        source = open_storage(job.source)
+        header = _first_header(job, source)
+        if job.stage("align") is None:
+            width, height = header.width, header.height
+            tasks = [RenderTask(z) for z in job.z_range]
+        else:
+            doc = read_transforms(store)
+            if doc is None:
+                raise TaskError(f"{store.url}{TRANSFORMS_KEY} does not exist: the align solve has not run")
+            width, height = doc["frame"]["width"], doc["frame"]["height"]
+            # Each task gets its own matrix: no render task reads the whole transforms.json.
+            tasks = [RenderTask(s["z"], s["matrix"]) for s in doc["sections"]]
+        tiles.write_tiles_info(store, [width, height, len(job.z_range)], header.dtype, job.resolution,
+                               job.voxel_offset, tiles.tile_shape(width, height, _tile(job)))
+        return tasks
+
+    def run(self, ctx: TaskContext, task: RenderTask) -> dict[str, Any]:
+        job, z = ctx.job, task.z
         key = job.section_name(z)
         source = ctx.source()
         image = read_section(source, key)
@@ -134,6 +148,7 @@ class AlignStage:
             raise TaskError(f"section {source.url}{key} is {image.shape[1]}x{image.shape[0]} pixels "
                             f"but the stack is {width}x{height}")
         clahe = _options(job)["clahe"]
+        matrix = IDENTITY if task.matrix is None else task.matrix
         if job.stage("seamless") is None:
             frame = warp_section(image, matrix, (height, width), clahe=clahe)
         else:
@@ -144,6 +159,30 @@ class AlignStage:
             frame = warp_with_field(_clahe(image) if clahe else image, matrix, field, (height, width), mip)
         tiles.write_section(ctx.store, info, job.voxel_offset[2] + z - job.z_range.start, frame)
         return {"bytes_in": int(image.nbytes), "z": z}
+
+    def cost(self, job: Job, task: RenderTask, store: Storage) -> dict[str, int]:
+        return cost.render_cost(store)
+
+
+class AlignStage(Stage):
+    name = "align"
+    _waves = {"pairs": Pairs(), "solve": Solve(), "render": Render()}
+
+    def waves(self, job: Job, store: Storage) -> list[str]:
+        if job.stage("align") is not None:
+            return ["pairs", "solve", "render"]
+        if job.stage("pyramid") is not None:
+            return ["render"]
+        return []
+
+    def wave(self, name: str) -> Wave:
+        try:
+            return self._waves[name]
+        except KeyError:
+            raise ValueError(f"align has no wave {name!r}") from None
+
+    def report(self, job: Job, store: Storage) -> list[str]:
+        return report(store)
 
 
 def _first_header(job: Job, source: Storage):

@@ -62,10 +62,6 @@ def chunk_base(index: int) -> int:
     return int(index) * ID_STRIDE
 
 
-def chunk_of_id(ids: np.ndarray) -> np.ndarray:
-    return np.asarray(ids, dtype=np.uint64) // np.uint64(ID_STRIDE)
-
-
 def seam_pairs(chunks, grid) -> list[tuple[int, int, tuple[int, int, int]]]:
     """(a, b, direction) for every chunk b touching a chunk a in `chunks` (by face, edge or corner)
     with b after a; b may lie outside `chunks`."""

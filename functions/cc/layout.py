@@ -7,10 +7,13 @@
     remap       one task per chunk: label it again, global ids, written at every scale it owns
     downsample<w>  the segmentation's later multiscale waves (as the image pyramid's)
 
+Each wave's tasks are one of the dataclasses below (downsample's: functions/cc/waves.py).
 The cc chunk grid is the segmentation's block grid (block = chunkshape, both numbered x fastest
 from the volume's origin), so a remap task owns whole shards of every scale it writes.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from emcore.job import Job
 from emcore.multiscale import Multiscale
@@ -24,6 +27,26 @@ FANIN = 8
 CHUNKS, MERGE, COMBINE, FINALIZE, REMAP, DOWNSAMPLE, TIDY = (
     "chunks", "merge", "combine", "finalize", "remap", "downsample", "tidy")
 TIDY_CHUNKS = 1000   # chunks whose intermediates one tidy task deletes (three objects each)
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """One chunk (chunks, remap waves): its index and its box [lo, hi) from the volume's origin."""
+    chunk: int
+    lo: list[int]
+    hi: list[int]
+
+
+@dataclass(frozen=True)
+class ChunkRunTask:
+    """A run of chunks [first, end) (merge, tidy waves)."""
+    chunks: list[int]
+
+
+@dataclass(frozen=True)
+class PartsTask:
+    """Partial merges [first, end) of the level below (combine, finalize waves)."""
+    parts: list[int]
 
 
 def merge_levels(tasks: int) -> list[int]:
@@ -73,19 +96,18 @@ class Layout:
         offset, shape = chunk_box(chunk, self.grid, self.chunkshape, self.descriptor.size)
         return {"lo": offset, "hi": [o + s for o, s in zip(offset, shape)]}
 
-    def tasks(self, wave: str) -> list[dict]:
-        kind, index = parse_wave(wave)
-        if kind in (CHUNKS, REMAP):
-            return [dict(chunk=c, **self.box(c)) for c in range(self.chunks)]
-        if kind == MERGE:
-            return [{"chunks": [group[0], group[-1] + 1]} for group in self.groups]
-        if kind == COMBINE:
-            below = self.levels[index - 1]
-            return [{"parts": [t, min(t + FANIN, below)]} for t in range(0, below, FANIN)]
-        if kind == FINALIZE:
-            return [{"parts": [0, self.levels[-1]]}]
-        if kind == DOWNSAMPLE:
-            return self.multiscale.wave_blocks(index)
-        if kind == TIDY:
-            return [{"chunks": [c, min(c + TIDY_CHUNKS, self.chunks)]} for c in range(0, self.chunks, TIDY_CHUNKS)]
-        raise ValueError(f"the cc stage has no wave {wave!r}")
+    def chunk_tasks(self) -> list[ChunkTask]:
+        return [ChunkTask(chunk=c, **self.box(c)) for c in range(self.chunks)]
+
+    def merge_tasks(self) -> list[ChunkRunTask]:
+        return [ChunkRunTask([group[0], group[-1] + 1]) for group in self.groups]
+
+    def combine_tasks(self, level: int) -> list[PartsTask]:
+        below = self.levels[level - 1]
+        return [PartsTask([t, min(t + FANIN, below)]) for t in range(0, below, FANIN)]
+
+    def finalize_tasks(self) -> list[PartsTask]:
+        return [PartsTask([0, self.levels[-1]])]
+
+    def tidy_tasks(self) -> list[ChunkRunTask]:
+        return [ChunkRunTask([c, min(c + TIDY_CHUNKS, self.chunks)]) for c in range(0, self.chunks, TIDY_CHUNKS)]

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 import fastremap
 import numpy as np
 
 from emcore.job import Job
-from emcore.stage import TaskContext, TaskError
+from emcore.stage import Stage, TaskContext, TaskError, Wave
 from emcore.storage import Storage, open_storage
 from functions.mesh import fragments, geometry, multilod, shards, surface
+from functions.mesh.cost import chunk_cost
 from functions.mesh.source import open_segmentation, output_url
 
 TMP = "mesh-tmp/"
@@ -26,42 +28,34 @@ def _chunk_key(position, ext: str) -> str:
     return f"{TMP}chunks/{fragments.chunk_name(position)}.{ext}"
 
 
-class MeshStage:
-    name = "mesh"
+@dataclass(frozen=True)
+class ChunkTask:
+    chunk: list[int]        # the chunk's position in the grid of `stages.mesh.chunk` boxes
 
-    def waves(self, job: Job, store: Storage) -> list[str]:
-        options = job.stage("mesh")
-        if options is None:
-            return []
-        return ["chunks", "merge"] + ([] if options["keep_intermediates"] else [TIDY])
 
-    def plan(self, job: Job, wave: str, store: Storage) -> list[dict[str, Any]]:
-        options = job.stage("mesh")
-        seg = open_segmentation(job)
-        if wave == "chunks":
-            return [{"chunk": list(p)} for p in geometry.chunks(seg.size, options["chunk"])]
-        if wave == TIDY:
-            count = len(geometry.chunks(seg.size, options["chunk"]))
-            return [{"chunks": [c, min(c + TIDY_CHUNKS, count)]} for c in range(0, count, TIDY_CHUNKS)]
-        return self._plan_merge(job, store, seg)
+@dataclass(frozen=True)
+class ShardTask:
+    shard: int
 
-    def stand_in(self, job: Job, wave: str, store: Storage) -> None:
-        """For `emctl plan`: empty chunk indices, so merge can plan (it has no objects to merge:
-        its size depends on the data)."""
-        if wave == "chunks":
-            index, _ = fragments.encode_chunk({})
-            for position in geometry.chunks(open_segmentation(job).size, job.stage("mesh")["chunk"]):
-                store.write(_chunk_key(position, "idx"), index)
 
-    def run(self, ctx: TaskContext, params: dict[str, Any]) -> dict[str, Any]:
-        if ctx.wave == "chunks":
-            return self._run_chunk(ctx, params["chunk"])
-        if ctx.wave == TIDY:
-            return self._run_tidy(ctx, *params["chunks"])
-        return self._run_merge(ctx, params["shard"])
+@dataclass(frozen=True)
+class TidyTask:
+    chunks: list[int]       # chunks [first, end), in the grid's order (geometry.chunks)
 
-    # -- chunk wave ----------------------------------------------------------------------------
-    def _run_chunk(self, ctx: TaskContext, position) -> dict[str, Any]:
+
+def _positions(job: Job, seg) -> list:
+    return geometry.chunks(seg.size, job.stage("mesh")["chunk"])
+
+
+class Chunks(Wave):
+    """Marching cubes, simplification, levels 0 and 1 per finest octree node, per chunk."""
+    Task = ChunkTask
+
+    def plan(self, job: Job, store: Storage) -> list[ChunkTask]:
+        return [ChunkTask(list(p)) for p in _positions(job, open_segmentation(job))]
+
+    def run(self, ctx: TaskContext, task: ChunkTask) -> dict[str, Any]:
+        position = task.chunk
         options = ctx.job.stage("mesh")
         seg = open_segmentation(ctx.job)
         chunk, lods, error = options["chunk"], options["lods"], float(options["simplification_error"])
@@ -92,10 +86,26 @@ class MeshStage:
         ctx.store.write(_chunk_key(position, "idx"), index)   # last: an index means its data is complete
         return {"bytes_in": int(labels.nbytes), "objects": len(records), "triangles": tri_in, "triangles_lod0": tri_out}
 
-    # -- merge wave ----------------------------------------------------------------------------
-    def _plan_merge(self, job: Job, store: Storage, seg) -> list[dict[str, Any]]:
+    def cost(self, job: Job, task: ChunkTask, store: Storage) -> dict[str, int]:
+        return chunk_cost(job, open_segmentation(job), task.chunk)
+
+    def stand_in(self, job: Job, store: Storage) -> None:
+        """Empty chunk indices, so merge can plan (it has no objects to merge: its size depends
+        on the data)."""
+        index, _ = fragments.encode_chunk({})
+        for position in _positions(job, open_segmentation(job)):
+            store.write(_chunk_key(position, "idx"), index)
+
+
+class Merge(Wave):
+    """Per shard: coarser levels, Draco, manifests, the shard file. Its plan reads every chunk's
+    index and writes each shard's work list and the meshes' `info`."""
+    Task = ShardTask
+
+    def plan(self, job: Job, store: Storage) -> list[ShardTask]:
         options = job.stage("mesh")
-        positions = geometry.chunks(seg.size, options["chunk"])
+        seg = open_segmentation(job)
+        positions = _positions(job, seg)
         tables = []
         for i, position in enumerate(positions):
             table = fragments.decode_index(store.read(_chunk_key(position, "idx")))
@@ -127,22 +137,14 @@ class MeshStage:
         tasks = []
         for shard in np.unique(shard_of):
             store.write(f"{TMP}merge/{int(shard)}.work", fragments.zlib.compress(work[shard_of == shard].tobytes(), 1))
-            tasks.append({"shard": int(shard)})
+            tasks.append(ShardTask(int(shard)))
         return tasks
 
-    def _run_tidy(self, ctx: TaskContext, first: int, end: int) -> dict[str, Any]:
-        """Delete a run of chunks' meshes and indices; the first task also the merge lists (one
-        per shard, listed: there are at most a quarter as many as chunks)."""
-        positions = geometry.chunks(open_segmentation(ctx.job).size, ctx.job.stage("mesh")["chunk"])[first:end]
-        keys = [_chunk_key(p, ext) for p in positions for ext in ("idx", "dat")]
-        if first == 0:
-            keys += list(ctx.store.list(f"{TMP}merge/"))
-        return {"deleted": ctx.store.delete_all(keys)}
-
-    def _run_merge(self, ctx: TaskContext, shard: int) -> dict[str, Any]:
+    def run(self, ctx: TaskContext, task: ShardTask) -> dict[str, Any]:
+        shard = task.shard
         options = ctx.job.stage("mesh")
         seg = open_segmentation(ctx.job)
-        positions = geometry.chunks(seg.size, options["chunk"])
+        positions = _positions(ctx.job, seg)
         work = np.frombuffer(fragments.zlib.decompress(ctx.store.read(f"{TMP}merge/{shard}.work")), _WORK)
         objects: dict[int, dict[int, dict[tuple, list]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
         for chunk_index in np.unique(work["chunk"]):
@@ -167,6 +169,48 @@ class MeshStage:
         out = open_storage(output_url(ctx.job, seg))
         out.write(shards.shard_key(shard, spec), shards.build_shard(entries, spec))
         return {"objects": len(entries), "bytes_out": nbytes}
+
+    def cost(self, job: Job, task: ShardTask, store: Storage) -> dict[str, int]:
+        # Its work grows with the objects found, which no plan knows: its storage operations only.
+        return {"bytes_in": 0, "reads": 1, "writes": 1}
+
+
+class Tidy(Wave):
+    """Delete a run of chunks' meshes and indices; the first task also the merge lists (one per
+    shard, listed: there are at most a quarter as many as chunks)."""
+    Task = TidyTask
+
+    def plan(self, job: Job, store: Storage) -> list[TidyTask]:
+        count = len(_positions(job, open_segmentation(job)))
+        return [TidyTask([c, min(c + TIDY_CHUNKS, count)]) for c in range(0, count, TIDY_CHUNKS)]
+
+    def run(self, ctx: TaskContext, task: TidyTask) -> dict[str, Any]:
+        first, end = task.chunks
+        positions = _positions(ctx.job, open_segmentation(ctx.job))[first:end]
+        keys = [_chunk_key(p, ext) for p in positions for ext in ("idx", "dat")]
+        if first == 0:
+            keys += list(ctx.store.list(f"{TMP}merge/"))
+        return {"deleted": ctx.store.delete_all(keys)}
+
+    def cost(self, job: Job, task: TidyTask, store: Storage) -> dict[str, int]:
+        return {"bytes_in": 0, "reads": 1, "writes": 0}
+
+
+class MeshStage(Stage):
+    name = "mesh"
+    _waves = {"chunks": Chunks(), "merge": Merge(), TIDY: Tidy()}
+
+    def waves(self, job: Job, store: Storage) -> list[str]:
+        options = job.stage("mesh")
+        if options is None:
+            return []
+        return ["chunks", "merge"] + ([] if options["keep_intermediates"] else [TIDY])
+
+    def wave(self, name: str) -> Wave:
+        try:
+            return self._waves[name]
+        except KeyError:
+            raise ValueError(f"mesh has no wave {name!r}") from None
 
 
 def _runs(rows: np.ndarray, gap: int = 1 << 16) -> list[np.ndarray]:

@@ -1,4 +1,4 @@
-"""Estimated I/O of one pyramid task, for `emctl plan` (no data is read)."""
+"""Estimated I/O of one pyramid block task, for `emctl plan` (no data is read)."""
 from __future__ import annotations
 
 import math
@@ -8,14 +8,11 @@ import numpy as np
 from emcore import tiles
 
 
-def cost(job, wave: str, params: dict, store) -> dict:
-    from functions.pyramid.stage import TIDY, Pyramid
-    if wave == TIDY:
-        return {"bytes_in": 0, "reads": 1, "writes": 0}   # deletes are free operations on GCS and S3
-    pyramid = Pyramid(job, store)
+def block_cost(job, pyramid, level: int, lo: list[int], hi: list[int]) -> dict:
+    """`pyramid`: the job's functions.pyramid.stage.Pyramid."""
     ms = pyramid.multiscale
-    layout = ms.layouts[int(wave)]
-    extent = [b - a for a, b in zip(params["lo"], params["hi"])]
+    layout = ms.layouts[level]
+    extent = [b - a for a, b in zip(lo, hi)]
     voxels = math.prod(extent)
     if layout.base is None:
         tile = tiles.tile_shape(ms.size[0], ms.size[1], job.stage("pyramid")["block"][:2])

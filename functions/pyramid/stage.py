@@ -1,18 +1,20 @@
 """The pyramid stage: plan the waves of blocks, and build one block at every scale it owns."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from emcore import tiles
 from emcore.job import Job
 from emcore.multiscale import Multiscale
-from emcore.stage import TaskContext, TaskError
+from emcore.stage import Stage, TaskContext, TaskError, Wave
 from emcore.storage import Storage
 from emcore.volume import open_scale, read_block, write_info
+from functions.pyramid.cost import block_cost
 from functions.pyramid.window import to_uint8
 
 IMAGE, RAW = "image", "image_raw"
-TIDY = "tidy"            # the last wave: delete the rendered tiles the pyramid no longer needs
+TIDY = "tidy"
 TIDY_SECTIONS = 256      # sections per tidy task: a few thousand deletes, well within a task's time
 
 
@@ -46,38 +48,40 @@ class Pyramid:
         return out
 
 
-class PyramidStage:
-    name = "pyramid"
+@dataclass(frozen=True)
+class BlockTask:
+    lo: list[int]       # the block's box at the wave's base scale, [lo, hi)
+    hi: list[int]
 
-    def waves(self, job: Job, store: Storage) -> list[str]:
-        if job.stage("pyramid") is None:
-            return []
-        if tiles.read_tiles_info(store) is None:
-            return ["0"]  # provisional: the depth is known once the render wave has planned
-        waves = [str(w.index) for w in Pyramid(job, store).multiscale.layouts]
-        return waves if job.stage("pyramid")["keep_tiles"] else [*waves, TIDY]
 
-    def plan(self, job: Job, wave: str, store: Storage) -> list[dict[str, Any]]:
-        if wave == TIDY:
-            z0, depth = job.voxel_offset[2], len(job.z_range)
-            return [{"z0": z0 + a, "z1": z0 + min(a + TIDY_SECTIONS, depth)} for a in range(0, depth, TIDY_SECTIONS)]
+@dataclass(frozen=True)
+class TidyTask:
+    z0: int             # the sections [z0, z1) whose tiles it deletes
+    z1: int
+
+
+class Build(Wave):
+    """Wave `level`: each task writes a block at every scale it owns, from the tiles (level 0)
+    or from the last scale the wave before wrote."""
+    Task = BlockTask
+
+    def __init__(self, level: int):
+        self.level = level
+
+    def plan(self, job: Job, store: Storage) -> list[BlockTask]:
         pyramid = Pyramid(job, store)
-        if wave == "0":
+        if self.level == 0:
             problem = pyramid.multiscale.problem()
             if problem:
                 raise TaskError(problem)
             for name, info in pyramid.infos().items():
                 write_info(store, name, info)
-        return pyramid.multiscale.wave_blocks(int(wave))
+        return [BlockTask(**box) for box in pyramid.multiscale.wave_blocks(self.level)]
 
-    def run(self, ctx: TaskContext, params: dict[str, Any]) -> dict[str, Any]:
-        if ctx.wave == TIDY:
-            info = tiles.read_tiles_info(ctx.store)
-            return {"deleted": sum(tiles.delete_section(ctx.store, info, z) for z in range(params["z0"], params["z1"]))}
+    def run(self, ctx: TaskContext, task: BlockTask) -> dict[str, Any]:
         pyramid = Pyramid(ctx.job, ctx.store)
-        wave = int(ctx.wave)
         ms = pyramid.multiscale
-        base = ms.layouts[wave].base
+        base = ms.layouts[self.level].base
         if base is None:
             info = tiles.read_tiles_info(ctx.store)
             source = lambda lo, hi: tiles.read_block(ctx.store, info, lo, hi)  # noqa: E731
@@ -90,11 +94,49 @@ class PyramidStage:
 
         def read(lo, hi):
             nonlocal bytes_in
-            data = source(*ms.input_box(wave, lo, hi)[1:])
+            data = source(*ms.input_box(self.level, lo, hi)[1:])
             bytes_in += int(data.nbytes)
             return data
-        written = ms.write_from(wave, params["lo"], params["hi"], read, "mean", pyramid.layers(ctx.store.url))
+        written = ms.write_from(self.level, task.lo, task.hi, read, "mean", pyramid.layers(ctx.store.url))
         return {"bytes_in": bytes_in, "scales": written}
+
+    def cost(self, job: Job, task: BlockTask, store: Storage) -> dict[str, int]:
+        return block_cost(job, Pyramid(job, store), self.level, task.lo, task.hi)
+
+
+class Tidy(Wave):
+    """The last wave: delete the rendered tiles the pyramid no longer needs."""
+    Task = TidyTask
+
+    def plan(self, job: Job, store: Storage) -> list[TidyTask]:
+        z0, depth = job.voxel_offset[2], len(job.z_range)
+        return [TidyTask(z0 + a, z0 + min(a + TIDY_SECTIONS, depth)) for a in range(0, depth, TIDY_SECTIONS)]
+
+    def run(self, ctx: TaskContext, task: TidyTask) -> dict[str, Any]:
+        info = tiles.read_tiles_info(ctx.store)
+        return {"deleted": sum(tiles.delete_section(ctx.store, info, z) for z in range(task.z0, task.z1))}
+
+    def cost(self, job: Job, task: TidyTask, store: Storage) -> dict[str, int]:
+        return {"bytes_in": 0, "reads": 1, "writes": 0}   # deletes are free operations on GCS and S3
+
+
+class PyramidStage(Stage):
+    name = "pyramid"
+
+    def waves(self, job: Job, store: Storage) -> list[str]:
+        if job.stage("pyramid") is None:
+            return []
+        if tiles.read_tiles_info(store) is None:
+            return ["0"]  # provisional: the depth is known once the render wave has planned
+        waves = [str(w.index) for w in Pyramid(job, store).multiscale.layouts]
+        return waves if job.stage("pyramid")["keep_tiles"] else [*waves, TIDY]
+
+    def wave(self, name: str) -> Wave:
+        if name == TIDY:
+            return Tidy()
+        if name.isdigit():
+            return Build(int(name))
+        raise ValueError(f"pyramid has no wave {name!r}")
 
 
 STAGE = PyramidStage()

@@ -16,12 +16,12 @@ so preemptions do not count against `backoffLimit` (their tasks' leases lapse an
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from dataclasses import dataclass
 
-from emcore.names import GPU_STAGES, Names, names
+from emcore import registry
+from emcore.names import Names, names
 
 GPU = "nvidia.com/gpu"
 SPOT = "cloud.google.com/gke-spot"
@@ -211,7 +211,7 @@ class LaunchingQueue:
     def publish(self, messages) -> None:
         waves: dict[tuple, int] = {}
         for m in messages:
-            if m.stage in GPU_STAGES:
+            if m.stage in registry.gpu_job_stages():
                 key = (m.job, m.root, m.stage, m.wave)
                 waves[key] = waves.get(key, 0) + 1
         for (job_id, root, stage, wave), count in waves.items():
@@ -223,6 +223,6 @@ class LaunchingQueue:
 
 
 def _stage_options(root: str, stage: str) -> dict:
-    from emcore.protocol import JOB_KEY
+    from emcore.jobroot import stage_options
     from emcore.storage import open_storage
-    return json.loads(open_storage(root).read(JOB_KEY))["stages"].get(stage) or {}
+    return stage_options(open_storage(root), stage) or {}

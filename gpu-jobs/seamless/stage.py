@@ -4,22 +4,23 @@
   pairs   one task per section z: the pair fields P(z, z-k), k = 1..vote (the GPU wave with onnx)
   vote    one task per grid tile and block of sections: the consensus field of every section
 
-The registry places these waves before the wave named by `before` (align's render), which then
+The registry places these waves before the wave its spec names in `before` (align's render), which then
 applies each section's affine and field in one resampling (volumes.read_field +
 fields.warp_with_field).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from emcore.images import read_section
-from emcore.job import Job
-from emcore.stage import TaskContext, TaskError
-from emcore.storage import Storage
 from emcore import fields
 from emcore import fieldstore as volumes
+from emcore.images import read_section
+from emcore.job import Job
+from emcore.stage import Stage, TaskContext, TaskError, Wave
+from emcore.storage import Storage
 from seamless import flow, vote
 from seamless.options import OPTIONS
 
@@ -33,69 +34,73 @@ def options(job: Job) -> dict:
     return job.stage("seamless") or OPTIONS.validate({})
 
 
-class SeamlessStage:
-    name = "seamless"
-    before = ("align", "render")   # run between the affine solve and the render that applies it
+@dataclass(frozen=True)
+class ImageTask:
+    z: int
+    matrix: list        # the section's affine, section -> frame
 
-    def waves(self, job: Job, store: Storage) -> list[str]:
-        return ["images", "pairs", "vote"] if job.stage("seamless") is not None else []
 
-    def plan(self, job: Job, wave: str, store: Storage) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class PairTask:
+    z: int
+    w: list[int]        # the sections whose pair fields P(z, w) it estimates ([]: none, NaN written)
+
+
+@dataclass(frozen=True)
+class VoteTask:
+    x: list[int]        # grid columns [x0, x1)
+    y: list[int]        # grid rows [y0, y1)
+    z: list[int]        # sections [z0, z1) it writes
+
+
+def _meta(store: Storage) -> dict:
+    meta = volumes.read_meta(store)
+    if meta is None:
+        raise TaskError(f"{store.url}{volumes.META_KEY} does not exist: the seamless images wave has not run")
+    return meta
+
+
+class Images(Wave):
+    """Each section decoded, shrunk to `mip`, warped by its affine into the frame grid."""
+    Task = ImageTask
+
+    def plan(self, job: Job, store: Storage) -> list[ImageTask]:
         opts = options(job)
-        if wave == "images":
-            frame = volumes.affine_frame(job, store)
-            meta = {"version": 1, "mip": opts["mip"], "frame": [frame["width"], frame["height"]],
-                    "vote": opts["vote"], "estimator": opts["estimator"],
-                    "units": "scale-0 frame pixels", "convention": "pull: section sampled at A^-1 (f + D(f))",
-                    "blank": sorted(z for z, s in frame["sections"].items() if s["blank"])}
-            volumes.write_meta(store, meta)
-            volumes.create(store, job, meta, volumes.IMAGES, "uint8", 1)
-            return [{"z": z, "matrix": s["matrix"]} for z, s in sorted(frame["sections"].items())]
-        meta = self._meta(store)
-        if wave == "pairs":
-            volumes.create(store, job, meta, volumes.PAIRS, "float32", 2 * opts["vote"])
-            blank, first = set(meta["blank"]), job.z_range.start
-            # Every section gets a task, even one with no target: its slice is written (NaN), so
-            # the volume never holds unwritten chunks that would read as zero fields.
-            return [{"z": z, "w": [] if z in blank else
-                     [w for w in range(z - 1, max(first, z - opts["vote"]) - 1, -1) if w not in blank]}
-                    for z in job.z_range]
-        if wave == "vote":
-            volumes.create(store, job, meta, volumes.FIELD, "float32", 2)
-            cols, rows = volumes.grid(meta)
-            first, stop = job.z_range.start, job.z_range.stop
-            return [{"x": [x, min(cols, x + VOTE_TILE)], "y": [y, min(rows, y + VOTE_TILE)],
-                     "z": [z, min(stop, z + Z_BLOCK)]}
-                    for z in range(first, stop, Z_BLOCK) for y in range(0, rows, VOTE_TILE)
-                    for x in range(0, cols, VOTE_TILE)]
-        raise ValueError(f"seamless has no wave {wave!r}")
+        frame = volumes.affine_frame(job, store)
+        meta = {"version": 1, "mip": opts["mip"], "frame": [frame["width"], frame["height"]],
+                "vote": opts["vote"], "estimator": opts["estimator"],
+                "units": "scale-0 frame pixels", "convention": "pull: section sampled at A^-1 (f + D(f))",
+                "blank": sorted(z for z, s in frame["sections"].items() if s["blank"])}
+        volumes.write_meta(store, meta)
+        volumes.create(store, job, meta, volumes.IMAGES, "uint8", 1)
+        return [ImageTask(z, s["matrix"]) for z, s in sorted(frame["sections"].items())]
 
-    @staticmethod
-    def _meta(store: Storage) -> dict:
-        meta = volumes.read_meta(store)
-        if meta is None:
-            raise TaskError(f"{store.url}{volumes.META_KEY} does not exist: the seamless images wave has not run")
-        return meta
-
-    def run(self, ctx: TaskContext, params: dict[str, Any]) -> dict[str, Any]:
-        if ctx.wave == "images":
-            return self._images(ctx, params["z"], params["matrix"])
-        if ctx.wave == "pairs":
-            return self._pairs(ctx, params["z"], params["w"])
-        if ctx.wave == "vote":
-            return self._vote(ctx, params["x"], params["y"], params["z"])
-        raise ValueError(f"seamless has no wave {ctx.wave!r}")
-
-    def _images(self, ctx: TaskContext, z: int, matrix) -> dict[str, Any]:
-        meta = self._meta(ctx.store)
-        image = read_section(ctx.source(), ctx.job.section_name(z))
+    def run(self, ctx: TaskContext, task: ImageTask) -> dict[str, Any]:
+        meta = _meta(ctx.store)
+        image = read_section(ctx.source(), ctx.job.section_name(task.z))
         cols, rows = volumes.grid(meta)
-        small = shrink_into_frame(image, matrix, meta["mip"], (rows, cols))
-        volumes.write_slice(volumes.open_volume(ctx.store, volumes.IMAGES), ctx.job, z, small)
-        return {"z": z, "bytes_in": int(image.nbytes)}
+        small = shrink_into_frame(image, task.matrix, meta["mip"], (rows, cols))
+        volumes.write_slice(volumes.open_volume(ctx.store, volumes.IMAGES), ctx.job, task.z, small)
+        return {"z": task.z, "bytes_in": int(image.nbytes)}
 
-    def _pairs(self, ctx: TaskContext, z: int, targets: list[int]) -> dict[str, Any]:
-        opts, meta = options(ctx.job), self._meta(ctx.store)
+
+class Pairs(Wave):
+    """Per section z, the pair fields P(z, z-k), k = 1..vote (the GPU wave with onnx)."""
+    Task = PairTask
+
+    def plan(self, job: Job, store: Storage) -> list[PairTask]:
+        opts, meta = options(job), _meta(store)
+        volumes.create(store, job, meta, volumes.PAIRS, "float32", 2 * opts["vote"])
+        blank, first = set(meta["blank"]), job.z_range.start
+        # Every section gets a task, even one with no target: its slice is written (NaN), so
+        # the volume never holds unwritten chunks that would read as zero fields.
+        return [PairTask(z, [] if z in blank else
+                         [w for w in range(z - 1, max(first, z - opts["vote"]) - 1, -1) if w not in blank])
+                for z in job.z_range]
+
+    def run(self, ctx: TaskContext, task: PairTask) -> dict[str, Any]:
+        z, targets = task.z, task.w
+        opts, meta = options(ctx.job), _meta(ctx.store)
         s, k_max = 1 << meta["mip"], meta["vote"]
         cols, rows = volumes.grid(meta)
         out = np.full((rows, cols, 2 * k_max), np.nan, np.float32)
@@ -119,8 +124,22 @@ class SeamlessStage:
         volumes.write_slice(volumes.open_volume(ctx.store, volumes.PAIRS), ctx.job, z, out)
         return summary
 
-    def _vote(self, ctx: TaskContext, x: list[int], y: list[int], z: list[int]) -> dict[str, Any]:
-        meta = self._meta(ctx.store)
+class Vote(Wave):
+    """Per grid tile and block of sections: the consensus field of every section."""
+    Task = VoteTask
+
+    def plan(self, job: Job, store: Storage) -> list[VoteTask]:
+        meta = _meta(store)
+        volumes.create(store, job, meta, volumes.FIELD, "float32", 2)
+        cols, rows = volumes.grid(meta)
+        first, stop = job.z_range.start, job.z_range.stop
+        return [VoteTask([x, min(cols, x + VOTE_TILE)], [y, min(rows, y + VOTE_TILE)], [z, min(stop, z + Z_BLOCK)])
+                for z in range(first, stop, Z_BLOCK) for y in range(0, rows, VOTE_TILE)
+                for x in range(0, cols, VOTE_TILE)]
+
+    def run(self, ctx: TaskContext, task: VoteTask) -> dict[str, Any]:
+        x, y, z = task.x, task.y, task.z
+        meta = _meta(ctx.store)
         k_max, s = meta["vote"], 1 << meta["mip"]
         lo = max(ctx.job.z_range.start, z[0] - Z_MARGIN)
         hi = min(ctx.job.z_range.stop, z[1] + Z_MARGIN)
@@ -138,6 +157,20 @@ class SeamlessStage:
                  if p and d / p > 0.01}
         return {"tile": [x, y], "sections": z, "votes": int(present.sum()), "discarded": int(dropped.sum()),
                 "doubt_px": round(doubt, 3), "sections_over_1pct_discarded": worst}
+
+
+class SeamlessStage(Stage):
+    name = "seamless"
+    _waves = {"images": Images(), "pairs": Pairs(), "vote": Vote()}
+
+    def waves(self, job: Job, store: Storage) -> list[str]:
+        return list(self._waves) if job.stage("seamless") is not None else []
+
+    def wave(self, name: str) -> Wave:
+        try:
+            return self._waves[name]
+        except KeyError:
+            raise ValueError(f"seamless has no wave {name!r}") from None
 
 
 def shrink_into_frame(image: np.ndarray, matrix, mip: int, grid_shape: tuple[int, int]) -> np.ndarray:

@@ -26,7 +26,8 @@ import time
 from dataclasses import dataclass, field, replace
 
 from emcore.entry import run_delivery
-from emcore.protocol import TaskMessage, done_key
+from emcore.jobroot import done_key
+from emcore.protocol import TaskMessage
 from emcore.stage import Stage
 from emcore.storage import open_storage
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-from emcore.names import ORCHESTRATOR, STAGES
+from emcore import registry
+from emcore.registry import ORCHESTRATOR
 from emctl_infra.settings import Settings
 
 OBJECTS = "roles/storage.objectUser"      # read, write, list, delete objects; nothing on the bucket itself
@@ -48,7 +49,7 @@ def _account(settings: Settings, account_id: str, description: str) -> gcp.servi
 def create(settings: Settings) -> Accounts:
     n = settings.names
     functions = {stage: _account(settings, n.service_account(stage), f"emctl {stage} stage function")
-                 for stage in STAGES}
+                 for stage in registry.function_stages()}
     functions[ORCHESTRATOR] = _account(settings, n.service_account(ORCHESTRATOR), "emctl orchestrator")
     invoker = _account(settings, n.invoker_account, "emctl: Pub/Sub push deliveries to the functions")
     gpu = nodes = None
@@ -59,7 +60,7 @@ def create(settings: Settings) -> Accounts:
 
 
 def grant(settings: Settings, accounts: Accounts, *, bucket, events_topic, task_topics: dict,
-          services: dict, gpu_subscription=None, repository=None, cluster=None) -> list:
+          services: dict, gpu_subscriptions: dict, repository=None, cluster=None) -> list:
     """Every role of every account of ours (the service agents' grants are in messaging.py)."""
     out = accounts.grants
     project = settings.project
@@ -73,7 +74,7 @@ def grant(settings: Settings, accounts: Accounts, *, bucket, events_topic, task_
                                              member=member(account)))
 
     # stage functions: their objects, and the one wave_done event to the orchestrator
-    for stage in STAGES:
+    for stage in registry.function_stages():
         sa = accounts.functions[stage]
         on_bucket(stage, sa)
         on_topic(f"{stage}-publishes-events", sa, events_topic)
@@ -96,9 +97,10 @@ def grant(settings: Settings, accounts: Accounts, *, bucket, events_topic, task_
     if accounts.gpu is not None:
         on_bucket("gpu", accounts.gpu)
         on_topic("gpu-publishes-events", accounts.gpu, events_topic)
-        out.append(gcp.pubsub.SubscriptionIAMMember("gpu-pulls-seamless", project=project,
-                                                    subscription=gpu_subscription.name, role=SUBSCRIBER,
-                                                    member=member(accounts.gpu)))
+        for stage, subscription in gpu_subscriptions.items():
+            out.append(gcp.pubsub.SubscriptionIAMMember(f"gpu-pulls-{stage}", project=project,
+                                                        subscription=subscription.name, role=SUBSCRIBER,
+                                                        member=member(accounts.gpu)))
     if accounts.nodes is not None:
         out.append(gcp.projects.IAMMember("gke-nodes-default", project=project, role=NODE,
                                           member=member(accounts.nodes)))

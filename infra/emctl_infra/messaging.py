@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-from emcore.names import GPU_STAGES, ORCHESTRATOR, STAGES, UPLOAD_PREFIX
+from emcore import registry
+from emcore.names import UPLOAD_PREFIX
+from emcore.registry import ORCHESTRATOR
 from emctl_infra.profiles import PROFILES
 from emctl_infra.settings import Settings
 
@@ -31,7 +33,7 @@ NEVER_EXPIRE = {"ttl": ""}
 
 
 def task_stages(settings: Settings) -> tuple[str, ...]:
-    return STAGES + (GPU_STAGES if settings.gpu.enabled else ())
+    return registry.function_stages() + (registry.gpu_job_stages() if settings.gpu.enabled else ())
 
 
 @dataclass

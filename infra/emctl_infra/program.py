@@ -1,16 +1,18 @@
 """The whole deployment: `build()` creates every resource and returns the stack outputs."""
 from __future__ import annotations
 
-from emcore.names import ORCHESTRATOR, UPLOAD_PREFIX
+from emcore import registry
+from emcore.names import UPLOAD_PREFIX
+from emcore.registry import ORCHESTRATOR
 from emctl_infra import accounts as accounts_mod
 from emctl_infra import bucket as bucket_mod
-from emctl_infra import gke, kube_access, messaging, registry, services as services_mod, settings as settings_mod, sweep
+from emctl_infra import artifacts, gke, kube_access, messaging, services as services_mod, settings as settings_mod, sweep
 
 
 def build(settings: settings_mod.Settings | None = None) -> dict:
     settings = settings or settings_mod.load()
-    repo = registry.repository(settings)
-    registry_url = registry.url(settings, repo)
+    repo = artifacts.repository(settings)
+    registry_url = artifacts.url(settings, repo)
     data = bucket_mod.data_bucket(settings)
     accounts = accounts_mod.create(settings)
 
@@ -19,7 +21,9 @@ def build(settings: settings_mod.Settings | None = None) -> dict:
         cluster = gke.create(settings, accounts.gpu, accounts.nodes)
         kube_access.create(settings.prefix, cluster.cluster, cluster.namespace, cluster.kubernetes_account,
                            accounts.functions[ORCHESTRATOR], accounts.gpu)
-        gpu_image = registry_url.apply(lambda url: f"{url}/seamless:{settings.image_tag}")
+        # The GPU Job launcher (seamless/kube.py) runs one image: the GPU job stage's.
+        [gpu_stage] = registry.gpu_job_stages()
+        gpu_image = registry_url.apply(lambda url: f"{url}/{gpu_stage}:{settings.image_tag}")
         gpu_env = cluster.orchestrator_env(settings, gpu_image)
     services = services_mod.create(settings, accounts, registry_url, gpu_env)
 
@@ -30,7 +34,8 @@ def build(settings: settings_mod.Settings | None = None) -> dict:
     sweeper, _ = sweep.create(settings, data, topics.events)
 
     accounts_mod.grant(settings, accounts, bucket=data, events_topic=topics.events, task_topics=topics.tasks,
-                       services=services, gpu_subscription=subs.tasks.get("seamless"), repository=repo,
+                       services=services, gpu_subscriptions={s: subs.tasks[s] for s in registry.gpu_job_stages() if s in subs.tasks},
+                       repository=repo,
                        cluster=cluster and cluster.cluster)
 
     bucket_url = data.name.apply(lambda name: f"gs://{name}/")

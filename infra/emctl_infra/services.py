@@ -10,11 +10,9 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
-from emcore.names import ORCHESTRATOR, STAGES
-from emctl_infra.profiles import PROFILES
+from emcore.registry import ORCHESTRATOR
+from emctl_infra.profiles import FUNCTIONS, PROFILES
 from emctl_infra.settings import Settings
-
-FUNCTIONS = STAGES + (ORCHESTRATOR,)
 
 
 def environment(settings: Settings, function: str, gpu: dict | None) -> dict[str, str]:

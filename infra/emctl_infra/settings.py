@@ -9,10 +9,11 @@ from typing import Callable
 
 import pulumi
 
-from emcore.names import ORCHESTRATOR, STAGES, Names
+from emcore.names import Names
+from emctl_infra.profiles import FUNCTIONS, PROFILES
 
 DEFAULT_REGION = "us-central1"
-DEFAULT_MAX_INSTANCES = {"align": 20, "pyramid": 20, "cc": 20, "mesh": 20, ORCHESTRATOR: 5}
+DEFAULT_MAX_INSTANCES = {f: PROFILES[f].max_instances for f in FUNCTIONS}
 # Neuroglancer's public client; `emctl view` serves its own client and needs no CORS.
 DEFAULT_CORS_ORIGINS = ["https://neuroglancer-demo.appspot.com"]
 INGRESS_CHOICES = ("INGRESS_TRAFFIC_INTERNAL_ONLY", "INGRESS_TRAFFIC_ALL")
@@ -79,9 +80,9 @@ class Settings:
             problems.append(f"emctl:maxDeliveryAttempts must be 5..100 (Pub/Sub's range), not {self.max_delivery_attempts}")
         if self.ingress not in INGRESS_CHOICES:
             problems.append(f"emctl:ingress must be one of {', '.join(INGRESS_CHOICES)}, not {self.ingress!r}")
-        unknown = sorted(set(self.max_instances) - set(STAGES) - {ORCHESTRATOR})
+        unknown = sorted(set(self.max_instances) - set(FUNCTIONS))
         if unknown:
-            problems.append(f"emctl:maxInstances has unknown functions {unknown}; known: {list(STAGES) + [ORCHESTRATOR]}")
+            problems.append(f"emctl:maxInstances has unknown functions {unknown}; known: {list(FUNCTIONS)}")
         if any(int(v) < 1 for v in self.max_instances.values()):
             problems.append("emctl:maxInstances values must be at least 1")
         if not 0 < self.min_backoff_seconds <= self.max_backoff_seconds <= 600:

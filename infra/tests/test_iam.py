@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import re
 
-from emcore.names import ORCHESTRATOR, STAGES
+from emcore import registry
+from emcore.registry import ORCHESTRATOR
 from mocked import NUMBER, PROJECT, REPO, Deployment
 
 
@@ -69,14 +70,14 @@ def test_each_account_has_exactly_the_roles_docs_deploy_md_lists(stack):
 
 def test_one_account_per_function_and_every_account_is_documented(stack, names):
     accounts = {r.inputs["accountId"] for r in stack.of("serviceaccount/account:Account")}
-    assert accounts == ({names.service_account(f) for f in STAGES + (ORCHESTRATOR,)}
+    assert accounts == ({names.service_account(f) for f in registry.function_stages() + (ORCHESTRATOR,)}
                         | {names.invoker_account, names.gpu_account, names.service_account("gke-nodes")})
     documented = {p for p, *_ in _doc_grants()}
     assert accounts <= documented
 
 
 def test_stage_functions_hold_only_objects_and_the_events_topic(stack, names):
-    for stage in STAGES:
+    for stage in registry.function_stages():
         roles = {(role, kind, target) for p, role, kind, target in _program_grants(stack)
                  if p == names.service_account(stage)}
         assert roles == {("roles/storage.objectUser", "bucket", f"{PROJECT}-emctl-data"),

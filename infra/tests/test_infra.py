@@ -3,7 +3,6 @@ checked against what the runtime expects (emcore.names, the orchestrator's dispa
 docs/deploy.md. Run with infra/.venv's pytest (infra/test.sh)."""
 from __future__ import annotations
 
-import ast
 import json
 import re
 import sys
@@ -12,9 +11,13 @@ import pytest
 import yaml
 
 from mocked import INFRA, PROJECT, PUBLIC, PUBSUB_AGENT, REPO, STORAGE_AGENT, deploy, email
-from emcore.names import GPU_STAGES, ORCHESTRATOR, STAGES, UPLOAD_PREFIX, Names
-from emctl_infra.profiles import HEAVY_STAGES, PROFILES
+from emcore import registry
+from emcore.names import UPLOAD_PREFIX, Names
+from emcore.registry import ORCHESTRATOR
+from emctl_infra.profiles import PROFILES
 from emctl_infra.settings import DEFAULT_CORS_ORIGINS, DEFAULT_MAX_INSTANCES
+
+STAGES, GPU_STAGES = registry.function_stages(), registry.gpu_job_stages()
 
 
 
@@ -150,20 +153,24 @@ def test_services_are_private_and_sized_per_stage(stack, names):
         t = s["template"]
         assert t["serviceAccount"] == email(names.service_account(function))
         assert t["scaling"] == {"minInstanceCount": 0, "maxInstanceCount": DEFAULT_MAX_INSTANCES[function]}
-        assert t["maxInstanceRequestConcurrency"] == (1 if function in HEAVY_STAGES else PROFILES[function].concurrency)
+        assert t["maxInstanceRequestConcurrency"] == PROFILES[function].concurrency
         [container] = t["containers"]
         assert container["image"] == f"{registry}/{function}:latest"   # docker/build-images.sh's names
         assert container["resources"]["limits"] == {"cpu": PROFILES[function].cpu, "memory": PROFILES[function].memory}
         env = {e["name"]: e["value"] for e in container["envs"]}
         assert env["EMCTL_PROJECT"] == PROJECT and env["EMCTL_PREFIX"] == "emctl"
         assert env["THREADS"] == str(PROFILES[function].concurrency)   # gunicorn serves what Cloud Run sends
-    assert set(HEAVY_STAGES) == {"align", "pyramid", "cc", "mesh"}
+    assert all(PROFILES[stage].concurrency == 1 for stage in STAGES), "a stage's task has its instance to itself"
 
 
-def test_every_function_image_the_program_deploys_is_built_by_make_images(stack, names):
-    script = (REPO / "docker" / "build-images.sh").read_text()
-    for function in STAGES + (ORCHESTRATOR,):
-        assert re.search(rf"\b{function}\b", script), f"docker/build-images.sh does not build {function}"
+def test_every_image_the_program_deploys_is_built_by_make_images(stack, names):
+    import subprocess
+    listed = subprocess.run([str(REPO / "docker" / "build-images.sh"), "--list"], capture_output=True, text=True,
+                            check=True).stdout.split()[::4]
+    images = {c["image"] for s in stack.of("cloudrunv2/service:Service") for c in s.inputs["template"]["containers"]}
+    env = stack.one("cloudrunv2/service:Service", names.service(ORCHESTRATOR)).inputs["template"]["containers"][0]["envs"]
+    images |= {e["value"] for e in env if e["name"] == "EMCTL_GPU_IMAGE"}
+    assert {image.rsplit("/", 1)[1].split(":")[0] for image in images} == set(listed)
 
 
 # --- bucket --------------------------------------------------------------------------------------
@@ -265,10 +272,9 @@ def test_outputs_give_emctl_what_it_needs(stack, names):
 
 
 def test_profiles_fit_the_memory_the_cost_model_assumes_and_cloud_runs_limits():
-    prices = json.loads((REPO / "orchestrator" / "prices.json").read_text())["memory_gib_per_task"]
     for stage in STAGES:
         p = PROFILES[stage]
-        assert p.memory_gib >= prices.get(stage, prices["default"]), stage
+        assert p.memory_gib >= p.task_memory_gib, stage
         cpu = float(p.cpu)
         # Cloud Run: more than 4 GiB needs 2 CPUs, more than 8 GiB 4, more than 16 GiB 6, more than 24 GiB 8
         need = 8 if p.memory_gib > 24 else 6 if p.memory_gib > 16 else 4 if p.memory_gib > 8 else 2 if p.memory_gib > 4 else 1

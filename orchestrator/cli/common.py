@@ -31,7 +31,7 @@ def job_root(arg: str) -> Storage:
 
 
 def load_config(path: str):
-    from orchestrator.registry import load_job_file
+    from emcore.job import load_job_file
     try:
         return load_job_file(path)
     except ConfigError as e:

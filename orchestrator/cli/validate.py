@@ -15,7 +15,7 @@ def register(sub) -> None:
 def run(args) -> int:
     if args.doc:
         from emcore.job import job_section
-        from orchestrator.registry import option_sections
+        from emcore.registry import option_sections
         print(job_section(option_sections()).document(level=2))
         return 0
     if not args.config:

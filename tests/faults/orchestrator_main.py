@@ -8,10 +8,10 @@ import json
 import functions_framework
 
 from emcore.queues import PubSubQueue
-from tests import noop_stage
+from tests import noop
 from tests.faults import plan
 
-noop_stage.register()
+noop.register()
 operations = plan.count_storage_operations()
 _publish, _publish_event = PubSubQueue.publish, PubSubQueue.publish_event
 

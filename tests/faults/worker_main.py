@@ -1,5 +1,5 @@
 """A stage's real entry point (emcore/handlers.py), served by functions-framework for the stage in
-$EMCTL_TEST_STAGE, with its task runs logged and the faults of tests/faults/plan.py injected."""
+$EMCTL_FUNCTION, with its task runs logged and the faults of tests/faults/plan.py injected."""
 from __future__ import annotations
 
 import os
@@ -8,10 +8,10 @@ import functions_framework
 
 from emcore.handlers import handlers
 from emcore.queues import PubSubQueue
-from tests import noop_stage
+from tests import noop
 from tests.faults import plan
 
-noop_stage.register()
+noop.register()
 operations = plan.count_storage_operations()
 _publish_event = PubSubQueue.publish_event
 
@@ -37,20 +37,31 @@ class Observed:
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    def run(self, ctx, params):
+    def wave(self, name):
+        return ObservedWave(self.inner.wave(name))
+
+
+class ObservedWave:
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def run(self, ctx, task):
         wid = f"{ctx.stage}.{ctx.wave}"
         plan.log_run("start", ctx.store.url, wid, ctx.task)
         kill = plan.plan().get("kill_worker")
         if kill and kill["wave"] == wid and kill["task"] == ctx.task and plan.once("kill_worker"):
             plan.die()
-        result = self.inner.run(ctx, params)
+        result = self.inner.run(ctx, task)
         plan.log_run("end", ctx.store.url, wid, ctx.task)
         return result
 
 
-from orchestrator.registry import get_stage  # noqa: E402
+from emcore import registry  # noqa: E402
 
-http, _, _ = handlers(Observed(get_stage(os.environ["EMCTL_TEST_STAGE"])))
+http, _, _ = handlers(Observed(registry.stage(os.environ["EMCTL_FUNCTION"])))
 
 
 @functions_framework.http

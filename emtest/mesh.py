@@ -1,17 +1,18 @@
-"""Helpers of the mesh tests (no tests here): run the mesh stage on a segmentation, read meshes
+"""Helpers of the mesh tests and benchmarks: run the mesh stage on a segmentation, read meshes
 back with CloudVolume, and measure them independently of the stage's own code."""
 from __future__ import annotations
 
 import numpy as np
 from scipy.spatial import cKDTree
 
+from emcore.job import load_job
 from emcore.storage import open_storage
-from orchestrator import engine, registry
+from orchestrator import engine
 from orchestrator.local import LocalRunner
 
 
 def run_mesh_job(dest, mesh_options: dict, resolution=(8, 8, 8)):
-    job = registry.load_job({"id": "mesh", "dest": str(dest), "resolution": list(resolution),
+    job = load_job({"id": "mesh", "dest": str(dest), "resolution": list(resolution),
                              "stages": {"mesh": mesh_options}})
     store = open_storage(job.dest)
     engine.submit_job(store, job)

@@ -1,0 +1,26 @@
+"""A stage's waves planned and run in this process, as the engine and the workers would, for
+tests and benchmarks that look at one task or one wave at a time."""
+from __future__ import annotations
+
+
+def plan(stage, job, store, wave: str) -> list[dict]:
+    """The wave's tasks as its plan stores them (JSON objects)."""
+    w = stage.wave(wave)
+    return [w.params(task) for task in w.plan(job, store)]
+
+
+def run(stage, job, store, wave: str, index: int, params: dict) -> dict:
+    """Task `index` of the wave, from its stored parameters; returns its summary."""
+    from emcore.stage import TaskContext
+    w = stage.wave(wave)
+    return w.run(TaskContext(job, store, stage.name, wave, index), w.task(params))
+
+
+def run_stage(stage, job, store) -> dict[str, list[dict]]:
+    """Every wave of the stage in order, each planned once the one before it ran (later waves
+    may depend on what earlier ones stored); returns the summaries by wave."""
+    summaries: dict[str, list[dict]] = {}
+    while len(summaries) < len(waves := stage.waves(job, store)):
+        wave = waves[len(summaries)]
+        summaries[wave] = [run(stage, job, store, wave, i, p) for i, p in enumerate(plan(stage, job, store, wave))]
+    return summaries
