@@ -53,6 +53,7 @@ def run_emctl(dest: str, descriptor: str, connectivity: int, chunkshape: int, wo
               nummergetasks: int = 1) -> str:
     """Run the job; returns the segmentation's URL."""
     from emcore.job import load_job
+    from emcore.precomputed import Precomputed
     from emcore.storage import open_storage
     from orchestrator import engine
     from orchestrator.local import LocalRunner
@@ -108,13 +109,14 @@ def _probe(descriptor: str, chunkshape: int) -> None:
     """Run every task of the job one after another in this process, resetting the kernel's
     high-water mark before each (/proc/self/clear_refs "5"), so each task's own peak is seen."""
     from emcore.job import load_job
+    from emcore.precomputed import Precomputed
     from emcore.storage import open_storage
     from emtest import inprocess
     from functions.cc.layout import parse_wave
     from functions.cc.stage import STAGE
     peaks: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        size = json.loads(open_storage(descriptor).read("info"))["scales"][0]["size"]
+        size = Precomputed.read(descriptor).scale(0).size
         chunks = int(np.prod([-(-n // chunkshape) for n in size]))
         job = load_job({"id": "probe", "dest": tmp, "stages": {"cc": {
             "descriptor": descriptor, "ccthresh": THRESHOLD, "chunkshape": [chunkshape] * 3,

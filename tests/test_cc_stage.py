@@ -229,7 +229,7 @@ def test_threshold_out_of_the_descriptor_range(tmp_path, dtype, ccthresh):
 
 def test_scale_that_does_not_exist(tmp_path):
     write_descriptor("file://" + str(tmp_path / "clefts"), np.zeros((8, 8, 8), "uint8"), "tensorstore")
-    _refused(tmp_path, r"stages\.cc\.scale: .* has 1 scale\(s\)", scale=2)
+    _refused(tmp_path, r"stages\.cc\.scale: scale 2 does not exist in .*: it has 1 scale ", scale=2)
 
 
 def test_gzipped_cloudvolume_chunks_are_named(tmp_path):

@@ -16,7 +16,7 @@ from emcore.stage import Stage, TaskContext, TaskError, Wave
 from emcore.storage import Storage, open_storage
 from functions.mesh import fragments, geometry, multilod, shards, surface
 from functions.mesh.cost import chunk_cost
-from functions.mesh.source import open_segmentation, output_url
+from functions.mesh.source import MESH_DIR, open_segmentation, output_url
 
 TMP = "mesh-tmp/"
 TIDY = "tidy"           # the last wave: delete the intermediates under TMP
@@ -130,9 +130,8 @@ class Merge(Wave):
         spec = shards.choose_sharding(len(selected), int(work["size"].sum()), min_shards=len(positions) // 4)
         out = open_storage(output_url(job, seg))
         out.write("info", (json.dumps(mesh_info(spec), indent=1, sort_keys=True) + "\n").encode())
-        if seg.own and seg.info.get("mesh") != "mesh":
-            info = dict(seg.info, mesh="mesh")
-            open_storage(seg.url).write("info", (json.dumps(info, indent=1, sort_keys=True) + "\n").encode())
+        if seg.own and seg.volume.reference("mesh") != MESH_DIR:
+            seg.volume.with_reference("mesh", MESH_DIR).write()
         shard_of, _ = shards.locate(work["id"], spec)
         tasks = []
         for shard in np.unique(shard_of):
