@@ -37,7 +37,7 @@ def _link(vol, corner, d, value=1.0):
                 vol[tuple(v)] = value
 
 
-def make_volume(chunkshape, seed=0) -> np.ndarray:
+def make_volume(block, seed=0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     vol = rng.random(SHAPE, dtype=np.float32) * 0.5           # background, some exactly 0.5
     vol[rng.random(SHAPE) < 0.002] = 0.5
@@ -54,8 +54,8 @@ def make_volume(chunkshape, seed=0) -> np.ndarray:
         for _ in range(300):
             p = np.clip(p + rng.integers(-1, 2, 3), 0, np.array(SHAPE) - 1)
             vol[tuple(p)] = 0.7
-    g = grid_shape(SHAPE, chunkshape)
-    corners = [np.array([(i + 1) * c for i, c in zip(k, chunkshape)])
+    g = grid_shape(SHAPE, block)
+    corners = [np.array([(i + 1) * c for i, c in zip(k, block)])
                for k in itertools.product(*(range(n - 1) for n in g))]
     directions = [(1, 1, 1), (1, -1, 1), (-1, 1, 1), (1, 1, -1), (1, 1, 0), (0, 1, -1), (1, 0, 1),
                   (-1, 1, 0)]
@@ -64,12 +64,12 @@ def make_volume(chunkshape, seed=0) -> np.ndarray:
     return vol
 
 
-def run_chunked(vol, chunkshape, connectivity, ccthresh, dustthresh, szthresh, tasks):
+def run_chunked(vol, block, connectivity, ccthresh, dustthresh, szthresh, tasks):
     """The stage's waves, with every intermediate passed through the codec as storage would."""
-    g = grid_shape(vol.shape, chunkshape)
+    g = grid_shape(vol.shape, block)
     labels, summaries = {}, {}
     for c in range(chunk_count(g)):
-        off, shp = chunk_box(c, g, chunkshape, vol.shape)
+        off, shp = chunk_box(c, g, block, vol.shape)
         box = tuple(slice(o, o + s) for o, s in zip(off, shp))
         labels[c], summary = label_chunk(vol[box], off, c, ccthresh=ccthresh,
                                          connectivity=connectivity, dustthresh=dustthresh)
@@ -86,7 +86,7 @@ def run_chunked(vol, chunkshape, connectivity, ccthresh, dustthresh, szthresh, t
     mapping, table = finalize(partials, szthresh, dustthresh)
     out = np.zeros(vol.shape, dtype=np.uint64)
     for c in range(chunk_count(g)):
-        off, shp = chunk_box(c, g, chunkshape, vol.shape)
+        off, shp = chunk_box(c, g, block, vol.shape)
         box = tuple(slice(o, o + s) for o, s in zip(off, shp))
         out[box] = remap_chunk(labels[c], chunk_mapping(mapping, c))
     return out, mapping, table
@@ -124,7 +124,7 @@ def check_against_oracle(vol, out, table, connectivity, ccthresh, threshold):
     return n
 
 
-CASES = [  # chunkshape, dustthresh, szthresh
+CASES = [  # block, dustthresh, szthresh
     ((32, 32, 24), 3, 8),       # 80 is not a multiple of 32 either
     ((20, 28, 17), 9, 4),       # divides no axis; dustthresh above szthresh
     ((19, 79, 71), 5, 5),       # the last chunk on every axis is one voxel thick
@@ -132,12 +132,12 @@ CASES = [  # chunkshape, dustthresh, szthresh
 
 
 @pytest.mark.parametrize("connectivity", [6, 18, 26])
-@pytest.mark.parametrize("chunkshape,dustthresh,szthresh", CASES)
-def test_chunked_equals_whole_volume(connectivity, chunkshape, dustthresh, szthresh):
-    vol = make_volume(chunkshape, seed=connectivity)
+@pytest.mark.parametrize("block,dustthresh,szthresh", CASES)
+def test_chunked_equals_whole_volume(connectivity, block, dustthresh, szthresh):
+    vol = make_volume(block, seed=connectivity)
     results = {}
     for tasks in (1, 3, "tree"):
-        out, mapping, table = run_chunked(vol, chunkshape, connectivity, 0.5, dustthresh,
+        out, mapping, table = run_chunked(vol, block, connectivity, 0.5, dustthresh,
                                           szthresh, tasks)
         n = check_against_oracle(vol, out, table, connectivity, 0.5, max(dustthresh, szthresh))
         assert n > 50
@@ -160,10 +160,10 @@ def test_empty_and_full_volumes(fill):
 
 @pytest.mark.parametrize("dtype,ccthresh", [(np.uint8, 127), (np.uint16, 30000)])
 def test_integer_descriptors(dtype, ccthresh):
-    chunkshape = (32, 32, 24)
+    block = (32, 32, 24)
     scale = 255 if dtype == np.uint8 else 60000
-    vol = (make_volume(chunkshape, seed=7) * scale).astype(dtype)
-    out, _, table = run_chunked(vol, chunkshape, 26, ccthresh, 4, 4, 3)
+    vol = (make_volume(block, seed=7) * scale).astype(dtype)
+    out, _, table = run_chunked(vol, block, 26, ccthresh, 4, 4, 3)
     check_against_oracle(vol, out, table, 26, ccthresh, 4)
 
 

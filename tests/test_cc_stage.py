@@ -30,7 +30,7 @@ from orchestrator.local import LocalRunner
 from tests.oracles import mode_downsample
 from tests.test_cc_science import make_volume, oracle_stats
 
-CHUNKSHAPE = [32, 32, 32]
+BLOCK = [32, 32, 32]
 RESOLUTION, OFFSET = [4, 4, 8], [64, 32, 8]   # anisotropic: x and y are halved first
 CASES = {  # name: (dtype, connectivity, nummergetasks, writer)
     **{f"float32-c{c}-m{m}": ("float32", c, m, "tensorstore") for c in (6, 18, 26) for m in (1, 3)},
@@ -41,7 +41,7 @@ DUST, SIZE = 3, 8
 
 
 def descriptor_volume(dtype: str) -> tuple[np.ndarray, float]:
-    vol = make_volume(CHUNKSHAPE, seed=5)   # objects across chunks, diagonal contacts at corners
+    vol = make_volume(BLOCK, seed=5)   # objects across chunks, diagonal contacts at corners
     if dtype == "uint8":
         return (vol * 255).astype(np.uint8), 127
     return vol, 0.5
@@ -66,7 +66,7 @@ def write_descriptor(url: str, vol: np.ndarray, writer: str, chunk=(24, 20, 16))
 
 def cc_job(dest, descriptor_url, **options):
     cc = {"descriptor": descriptor_url, "ccthresh": 0.5, "connectivity": 26, "dustthresh": DUST,
-          "szthresh": SIZE, "chunkshape": CHUNKSHAPE, "chunk": [16, 16, 16], "nummergetasks": 3}
+          "szthresh": SIZE, "block": BLOCK, "chunk": [16, 16, 16], "nummergetasks": 3}
     return load_job({"id": "cc", "dest": str(dest), "stages": {"cc": {**cc, **options}}})
 
 
@@ -242,9 +242,9 @@ def test_gzipped_cloudvolume_chunks_are_named(tmp_path):
 
 
 @pytest.mark.parametrize("options,match", [
-    ({"chunkshape": [48, 32, 32]}, r"stages\.cc\.chunkshape: chunkshape\[0\] \(48\) must be chunk\[0\] \(16\) times a power of two"),
-    ({"chunkshape": [16, 32, 32]}, r"stages\.cc\.chunkshape: .*at least 2"),
-    ({"chunkshape": [4096, 4096, 256], "chunk": [64, 64, 64]}, r"stages\.cc\.chunkshape: a chunk of .* too large"),
+    ({"block": [48, 32, 32]}, r"stages\.cc\.block: block\[0\] \(48\) must be chunk\[0\] \(16\) times a power of two"),
+    ({"block": [16, 32, 32]}, r"stages\.cc\.block: .*at least 2"),
+    ({"block": [4096, 4096, 256], "chunk": [64, 64, 64]}, r"stages\.cc\.block: a block of .* too large"),
     ({"connectivity": 8}, r"stages\.cc\.connectivity: must be one of 6, 18, 26"),
     ({"descriptor": "clefts/"}, r"stages\.cc\.descriptor: must be an absolute path"),
     ({"nummergetasks": 0}, r"stages\.cc\.nummergetasks: must be at least 1"),

@@ -44,7 +44,7 @@ class TidyTask:
 
 
 def _positions(job: Job, seg) -> list:
-    return geometry.chunks(seg.size, job.stage("mesh")["chunk"])
+    return geometry.chunks(seg.size, job.stage("mesh")["block"])
 
 
 class Chunks(Wave):
@@ -58,7 +58,7 @@ class Chunks(Wave):
         position = task.chunk
         options = ctx.job.stage("mesh")
         seg = open_segmentation(ctx.job)
-        chunk, lods, error = options["chunk"], options["lods"], float(options["simplification_error"])
+        chunk, lods, error = options["block"], options["lods"], float(options["simplification_error"])
         labels, lo = seg.read_chunk(position, chunk)
         if options["object_ids"]:
             labels = fastremap.mask_except(labels, [int(i) for i in options["object_ids"]], in_place=True)
@@ -156,7 +156,7 @@ class Merge(Wave):
                     a = int(row["offset"]) - start
                     for lod, node, half, faces in fragments.decode_record(blob[a:a + int(row["size"])]):
                         objects[int(row["id"])][lod][node].append((half, faces))
-        lods, error, chunk = options["lods"], float(options["simplification_error"]), options["chunk"]
+        lods, error, chunk = options["lods"], float(options["simplification_error"]), options["block"]
         entries, nbytes = [], 0
         for oid in sorted(objects):
             pieces = {lod: {node: parts[0] if len(parts) == 1 else surface.weld([p[0] for p in parts], [p[1] for p in parts])
