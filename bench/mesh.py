@@ -37,7 +37,7 @@ RES = (8, 8, 8)
 
 
 def make_data(root: str, size: int, seed: int = 0) -> np.ndarray:
-    from bench.mesh_data import cells, write_segmentation
+    from emtest.mesh_data import cells, write_segmentation
     labels = cells((size,) * 3, n=max(20, size ** 3 // 48 ** 3), seed=seed)
     for name in ("emctl/segmentation", "igneous"):
         write_segmentation(f"file://{root}/{name}", labels, RES, chunk=(64, 64, 64))

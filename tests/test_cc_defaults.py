@@ -14,7 +14,7 @@ from cloudvolume import CloudVolume
 
 from emcore.job import load_job
 from emcore.schema import ConfigError
-from tests.test_cc_stage import RESOLUTION, run_job, write_descriptor
+from emtest.cc import RESOLUTION, run_job, write_descriptor
 
 
 def cc_options(**cc) -> dict:

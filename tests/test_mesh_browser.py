@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from bench.mesh_data import spheres, write_segmentation
+from emtest.mesh_data import spheres, write_segmentation
 from tests.browser import headless_chromium, missing_browser, wait_ready
 from emtest.mesh import run_mesh_job
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from cloudvolume import CloudVolume
 
-from bench.mesh_data import spheres, write_segmentation
+from emtest.mesh_data import spheres, write_segmentation
 from emcore.stage import TaskError
 from emtest.mesh import edge_face_counts, joined, run_mesh_job
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from cloudvolume import CloudVolume
 
-from bench.mesh_data import cells, spheres, write_segmentation
+from emtest.mesh_data import cells, spheres, write_segmentation
 from emcore.jobroot import plan_key
 from emtest.mesh import (edge_face_counts, enclosed_volume, hausdorff, joined,
                                      oriented_consistently, run_mesh_job)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from cloudvolume import CloudVolume
 
-from bench.mesh_data import spheres, write_segmentation
+from emtest.mesh_data import spheres, write_segmentation
 from orchestrator.meshed import meshed
 from orchestrator.outputs import describe_outputs
 from orchestrator.viewer import layers_of
