@@ -49,16 +49,17 @@ def make_descriptor(url: str, size: int, seed: int = 0) -> np.ndarray:
     return vol
 
 
-def run_emctl(dest: str, descriptor: str, connectivity: int, chunkshape: int, workers: int,
+def run_emctl(dest: str, descriptor: str, connectivity: int, block: int, workers: int,
               nummergetasks: int = 1) -> str:
     """Run the job; returns the segmentation's URL."""
     from emcore.job import load_job
+    from emcore.precomputed import Precomputed
     from emcore.storage import open_storage
     from orchestrator import engine
     from orchestrator.local import LocalRunner
     job = load_job({"id": "bench-cc", "dest": dest, "stages": {"cc": {
         "descriptor": descriptor, "ccthresh": THRESHOLD, "connectivity": connectivity,
-        "chunkshape": [chunkshape] * 3, "chunk": [min(64, chunkshape // 2)] * 3,
+        "block": [block] * 3, "chunk": [min(64, block // 2)] * 3,
         "nummergetasks": nummergetasks}}})
     store = open_storage(dest)
     engine.submit_job(store, job)
@@ -68,12 +69,12 @@ def run_emctl(dest: str, descriptor: str, connectivity: int, chunkshape: int, wo
     return store.url + "segmentation/"
 
 
-def run_igneous(src: str, dest: str, chunkshape: int, workers: int) -> str:
+def run_igneous(src: str, dest: str, block: int, workers: int) -> str:
     """Igneous' four CCL steps, as its `igneous image ccl auto` runs them; returns `dest`."""
     import igneous.task_creation as tc
     import igneous.tasks.image.ccl as ccl
     from taskqueue import LocalTaskQueue
-    shape = (chunkshape,) * 3
+    shape = (block,) * 3
     for create in (tc.create_ccl_face_tasks, tc.create_ccl_equivalence_tasks):
         tq = LocalTaskQueue(parallel=workers, progress=False)
         tq.insert(create(src, 0, shape, threshold_gte=THRESHOLD + 1))
@@ -92,9 +93,9 @@ def segment_count(url: str) -> int:
     return len(np.unique(cv[cv.bounds])) - 1
 
 
-def probe_memory(descriptor: str, chunkshape: int) -> dict:
+def probe_memory(descriptor: str, block: int) -> dict:
     """Per-wave peak memory of the tasks of a cc job, measured in a fresh interpreter."""
-    out = subprocess.run([sys.executable, "-m", "bench.cc", "--probe", descriptor, str(chunkshape)],
+    out = subprocess.run([sys.executable, "-m", "bench.cc", "--probe", descriptor, str(block)],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -104,21 +105,22 @@ def _rss_mb(field: str) -> float:
         return next(int(line.split()[1]) for line in f if line.startswith(field)) / 1024
 
 
-def _probe(descriptor: str, chunkshape: int) -> None:
+def _probe(descriptor: str, block: int) -> None:
     """Run every task of the job one after another in this process, resetting the kernel's
     high-water mark before each (/proc/self/clear_refs "5"), so each task's own peak is seen."""
     from emcore.job import load_job
+    from emcore.precomputed import Precomputed
     from emcore.storage import open_storage
     from emtest import inprocess
     from functions.cc.layout import parse_wave
     from functions.cc.stage import STAGE
     peaks: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        size = json.loads(open_storage(descriptor).read("info"))["scales"][0]["size"]
-        chunks = int(np.prod([-(-n // chunkshape) for n in size]))
+        size = Precomputed.read(descriptor).scale(0).size
+        chunks = int(np.prod([-(-n // block) for n in size]))
         job = load_job({"id": "probe", "dest": tmp, "stages": {"cc": {
-            "descriptor": descriptor, "ccthresh": THRESHOLD, "chunkshape": [chunkshape] * 3,
-            "chunk": [min(64, chunkshape // 2)] * 3,
+            "descriptor": descriptor, "ccthresh": THRESHOLD, "block": [block] * 3,
+            "chunk": [min(64, block // 2)] * 3,
             # Eight chunks per merge task whatever the volume: each task's share stays the same.
             "nummergetasks": max(1, chunks // 8)}}})
         store = open_storage(tmp)
@@ -150,7 +152,7 @@ def main() -> None:
     if args.probe:
         return _probe(args.probe[0], int(args.probe[1]))
     size = 128 if args.quick else args.size
-    chunkshape = min(256, size // 2)
+    block = min(256, size // 2)
     workers = args.workers
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -167,17 +169,17 @@ def main() -> None:
             rows.append(("cc3d, whole volume in memory, 1 core", connectivity, seconds, cpu, n))
         for connectivity in (26, 6):
             seconds, cpu, dest = best_of(args.repeat, lambda i: run_emctl(
-                f"{tmp}/emctl{connectivity}.{i}", desc, connectivity, chunkshape, workers))
+                f"{tmp}/emctl{connectivity}.{i}", desc, connectivity, block, workers))
             rows.append((f"emctl cc, {workers} workers, all scales", connectivity, seconds, cpu, segment_count(dest)))
             if connectivity == 26:
                 record(open_storage(f"{tmp}/emctl26.0"), "cc", f"{size}^3 uint8 descriptor, 26-connected, "
-                       f"chunkshape {chunkshape}^3, {workers} workers")
+                       f"block {block}^3, {workers} workers")
         seconds, cpu, dest = best_of(args.repeat, lambda i: run_igneous(
-            desc, f"file://{tmp}/igneous{i}", chunkshape, workers))
+            desc, f"file://{tmp}/igneous{i}", block, workers))
         rows.append((f"igneous CCL, parallel={workers}, scale 0 only", 6, seconds, cpu, segment_count(dest)))
     del vol
 
-    print(f"\ncc throughput: {size}^3 uint8 descriptor ({mvox:.0f} Mvoxels), chunkshape {chunkshape}^3, "
+    print(f"\ncc throughput: {size}^3 uint8 descriptor ({mvox:.0f} Mvoxels), block {block}^3, "
           f"{workers} cores")
     print(f"{'tool':<44s} {'conn':>4s} {'seconds':>8s} {'Mvox/s':>8s} {'CPU s':>7s} {'Mvox/CPU-s':>11s} {'segments':>9s}")
     for name, connectivity, seconds, cpu, n in rows:
@@ -195,7 +197,7 @@ def main() -> None:
         for s in sizes:
             make_descriptor(f"file://{tmp}/{s}/", s, seed=1)
             probes.append(probe_memory(f"file://{tmp}/{s}/", probe_chunk))
-    print(f"\npeak memory per task, chunkshape {probe_chunk}^3, 8 chunks per merge task: largest "
+    print(f"\npeak memory per task, block {probe_chunk}^3, 8 chunks per merge task: largest "
           f"resident set of any task of the wave / largest growth during one task, MB")
     heads = [f"{s}^3, {p['chunks']} chunks" for s, p in zip(sizes, probes)]
     print(f"{'wave':<12s}" + "".join(f"{h:>26s}" for h in heads))

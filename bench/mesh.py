@@ -37,7 +37,7 @@ RES = (8, 8, 8)
 
 
 def make_data(root: str, size: int, seed: int = 0) -> np.ndarray:
-    from bench.mesh_data import cells, write_segmentation
+    from emtest.mesh_data import cells, write_segmentation
     labels = cells((size,) * 3, n=max(20, size ** 3 // 48 ** 3), seed=seed)
     for name in ("emctl/segmentation", "igneous"):
         write_segmentation(f"file://{root}/{name}", labels, RES, chunk=(64, 64, 64))
@@ -50,7 +50,7 @@ def run_emctl(root: str, chunk: int, error: float, lods: int, workers: int) -> f
     from orchestrator import engine
     from orchestrator.local import LocalRunner
     job = load_job({"id": "bench-mesh", "dest": f"{root}/emctl", "resolution": list(RES),
-                             "stages": {"mesh": {"chunk": [chunk] * 3, "simplification_error": error, "lods": lods}}})
+                             "stages": {"mesh": {"block": [chunk] * 3, "simplification_error": error, "lods": lods}}})
     store = open_storage(job.dest)
     engine.submit_job(store, job)
     started = time.perf_counter()
@@ -141,7 +141,7 @@ def probe(tool: str, root: str, chunk: int, error: float, lods: int) -> None:
         for wave in (mesh_stage.Chunks, mesh_stage.Merge, mesh_stage.Tidy):
             wave.run = measured(wave.run)
         job = load_job({"id": "probe", "dest": f"{root}/emctl", "resolution": list(RES),
-                                 "stages": {"mesh": {"chunk": [chunk] * 3, "simplification_error": error, "lods": lods}}})
+                                 "stages": {"mesh": {"block": [chunk] * 3, "simplification_error": error, "lods": lods}}})
         store = open_storage(job.dest)
         engine.submit_job(store, job)
         LocalRunner(job, store, workers=0).run()

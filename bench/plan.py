@@ -68,7 +68,7 @@ def main(argv=None) -> int:
         compare({"id": "pyramid", "source": stack, "dest": os.path.join(DATA, "out-pyramid"), "maxz": sections - 1,
                  "resolution": [8, 8, 8], "stages": {"pyramid": {"raw": False}}}, args.workers),
         compare({"id": "cc", "dest": os.path.join(DATA, "out-cc"), "stages": {"cc": {
-            "descriptor": descriptor, "ccthresh": THRESHOLD, "chunkshape": [128, 128, 128],
+            "descriptor": descriptor, "ccthresh": THRESHOLD, "block": [128, 128, 128],
             "chunk": [64, 64, 64]}}}, args.workers),
     ]
     bad = [p / m for p, m in totals if abs(p - m) > TOLERANCE * m]

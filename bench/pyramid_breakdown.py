@@ -22,7 +22,7 @@ def breakdown(stack: str, work: str, sections: int, repeat: int = 2) -> None:
     from emcore.images import decode_png
     from emcore.multiscale import Multiscale
     from emcore.storage import open_storage
-    from emcore.volume import downsample, open_scale, read_block, write_block, write_info
+    from emcore.volume import downsample, open_scale, read_block, write_block
 
     shutil.rmtree(work, ignore_errors=True)
     store = open_storage(work)
@@ -34,7 +34,7 @@ def breakdown(stack: str, work: str, sections: int, repeat: int = 2) -> None:
                            tiles.tile_shape(width, height, [1024, 1024]))
     ms = Multiscale(block, RESOLUTION, [0, 0, 0], [CHUNK] * 3, [1024, 1024, 1024])
     for layer, encoding in (("jpeg", "jpeg"), ("raw", "raw")):
-        write_info(store, layer, ms.info("image", "uint8", encoding, QUALITY))
+        ms.volume(store.url + layer, "image", "uint8", encoding, QUALITY).write()
     scales = list(ms.layouts[0].scales)
     rows = []
 

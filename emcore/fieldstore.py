@@ -26,9 +26,10 @@ import numpy as np
 from emcore.alignment import TRANSFORMS_KEY, read_transforms
 from emcore.images import read_png_header
 from emcore.job import Job
+from emcore.precomputed import Precomputed, ScaleMeta
 from emcore.stage import TaskError
 from emcore.storage import NotFound, Storage, open_storage
-from emcore.volume import context, kvstore_spec, scale_info, volume_info, write_info, Scale
+from emcore.volume import Scale, open_scale
 
 IMAGES, PAIRS, FIELD = "seamless/images", "seamless/pairs", "seamless/field"
 META_KEY = "seamless/field.json"
@@ -77,14 +78,11 @@ def create(store: Storage, job: Job, meta: dict, prefix: str, dtype: str, channe
     scale = Scale(0, (cols, rows, len(job.z_range)), (res[0] * s, res[1] * s, res[2]),
                   (off[0] // s, off[1] // s, off[2]), (1, 1, 1), (1, 1, 1))
     chunk = [min(CHUNK, cols), min(CHUNK, rows), 1]
-    write_info(store, prefix, volume_info("image", dtype, [scale_info(scale, chunk, "raw", None)], num_channels=channels))
+    Precomputed.new(store.url + prefix, "image", dtype, [ScaleMeta.of(scale, chunk, "raw")], num_channels=channels).write()
 
 
 def open_volume(store: Storage, prefix: str):
-    import tensorstore as ts
-    spec = {"driver": "neuroglancer_precomputed", "kvstore": kvstore_spec(store.url + prefix + "/"),
-            "scale_index": 0, "recheck_cached_metadata": False, "recheck_cached_data": False}
-    return ts.open(spec, open=True, read=True, write=True, context=context()).result()
+    return open_scale(store.url + prefix + "/", 0)
 
 
 def _z(volume, job: Job, z: int) -> int:

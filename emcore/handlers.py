@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from emcore.entry import run_delivery, task_from_cloudevent, task_from_push, task_from_sqs
-from emcore.queues import cloud_queue
+from emcore.queues import carrier
 from emcore.stage import Stage
 
 log = logging.getLogger("emctl")
@@ -28,7 +28,7 @@ def handlers(stage: Stage):
         except ValueError as e:
             return str(e), 400
         try:
-            run_delivery(message, stage, lambda: cloud_queue(message.root))
+            run_delivery(message, stage, lambda: carrier(message.root))
         except Exception:
             return "task failed; see .emctl/errors/ under the job root", 500
         return "", 204
@@ -36,7 +36,7 @@ def handlers(stage: Stage):
     def cloud_event(event):
         message = task_from_cloudevent(event)
         check(message)
-        run_delivery(message, stage, lambda: cloud_queue(message.root))
+        run_delivery(message, stage, lambda: carrier(message.root))
 
     def lambda_handler(event, context=None):
         """SQS batch: failures are reported per record (ReportBatchItemFailures), so one bad task
@@ -46,7 +46,7 @@ def handlers(stage: Stage):
             try:
                 message = task_from_sqs(record)
                 check(message)
-                run_delivery(message, stage, lambda: cloud_queue(message.root))
+                run_delivery(message, stage, lambda: carrier(message.root))
             except Exception as exc:
                 log.error("record %s failed: %s", record.get("messageId"), exc)
                 failures.append({"itemIdentifier": record["messageId"]})

@@ -17,8 +17,8 @@ import numpy as np
 
 from emcore.protocol import MAX_WAVE_TASKS
 from emcore.stage import TaskError
-from emcore.volume import (Scale, downsample, offset_problem, open_scale, pyramid_scales, scale_info,
-                           sharding_for, volume_info, write_block)
+from emcore.precomputed import Precomputed, ScaleMeta
+from emcore.volume import Scale, downsample, offset_problem, open_scale, pyramid_scales, sharding_for, write_block
 
 
 # Shards are at most this many voxels a side (8 chunks of 64): a 1024-voxel block holds several,
@@ -85,10 +85,12 @@ class Multiscale:
                 out[i] = sharding_for(self.scales[i].size, self.chunk, box)
         return out
 
-    def info(self, layer_type: str, data_type: str, encoding: str, jpeg_quality: int | None = None, **extra) -> dict:
+    def volume(self, url: str, layer_type: str, data_type: str, encoding: str, jpeg_quality: int | None = None,
+               **references: str) -> Precomputed:
+        """The metadata of this volume stored at `url` (written by the caller's plan)."""
         sharding = self.sharding()
-        return volume_info(layer_type, data_type, [
-            scale_info(s, self.chunk, encoding, sharding[s.index], jpeg_quality) for s in self.scales], **extra)
+        return Precomputed.new(url, layer_type, data_type, [
+            ScaleMeta.of(s, self.chunk, encoding, sharding[s.index], jpeg_quality) for s in self.scales], **references)
 
     def wave_blocks(self, wave: int) -> list[dict]:
         """Task parameters of a wave: one block each, in its input scale's voxels (origin 0)."""

@@ -92,8 +92,10 @@ class SQSQueue:
         self._send(self.url(self.names.events_queue), [json.dumps(event)])
 
 
-def cloud_queue(root_url: str):
-    """The queue serving a job whose root is `root_url`: Pub/Sub for gs://, SQS for s3://."""
+def carrier(root_url: str):
+    """The messaging of the cloud a job's root `root_url` lies in: Pub/Sub for gs://, SQS for s3://.
+    Workers use it to send events to the orchestrator; the orchestrator publishes tasks through
+    `orchestrator.cloud.task_queue`, which adds the GPU stages' Jobs."""
     if root_url.startswith("gs://"):
         return PubSubQueue()
     if root_url.startswith("s3://"):

@@ -65,12 +65,26 @@ class Section:
     # Fills the options whose default follows from other options (null when not given), before
     # `check`; the job as stored and run then states the value it ran with.
     complete: Callable[[dict], dict] | None = None
+    # Keys an earlier version of the schema had, and the key that replaced each: a config that
+    # still says the old one is refused naming the new one.
+    renamed: tuple[tuple[str, str], ...] = ()
+    # Another tool's name for a key, accepted so that its configs load unchanged: validated as
+    # the key it stands for, and stored under that key (the job as run says one name).
+    aliases: tuple[tuple[str, str], ...] = ()
 
     def validate(self, obj: Any, path: str = "") -> dict:
         if not isinstance(obj, dict):
             raise ConfigError(path, f"must be a JSON object, got {type(obj).__name__}")
         known = {f.name: f for f in self.fields} | {s.name: s for s in self.sections}
+        renamed = dict(self.renamed)
+        for alias, key in self.aliases:
+            if alias in obj:
+                if key in obj:
+                    raise ConfigError(_join(path, alias), f"is another name for {key!r}; give one of them")
+                obj = {(key if k == alias else k): v for k, v in obj.items()}
         for key in obj:
+            if key in renamed and key not in known:
+                raise ConfigError(_join(path, key), f"was renamed {renamed[key]!r}; use {_join(path, renamed[key])}")
             if key not in known:
                 hint = difflib.get_close_matches(key, known, n=1)
                 suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
@@ -105,6 +119,10 @@ class Section:
                 default = "required" if f.default is REQUIRED else f"`{_json(f.default)}`"
                 lines.append(f"| `{f.name}` | {f.describe_type()} | {default} | {f.doc} |")
             lines.append("")
+        for alias, key in self.aliases:
+            lines += [f"`{alias}` is accepted for `{key}` (another tool's name for it); the job as stored says `{key}`.", ""]
+        for old, key in self.renamed:
+            lines += [f"`{old}` was renamed `{key}`: a config that still says `{old}` is refused, naming `{key}`.", ""]
         for s in self.sections:
             lines.append(s.document(level + 1, prefix=f"{title}." if self.name else ""))
         return "\n".join(lines)

@@ -25,7 +25,8 @@ from emcore.jobroot import stage_options
 from emcore.multiscale import SHARD_SIDE
 from emcore.stage import TaskError
 from emcore.storage import NotFound, Storage
-from emcore.volume import Scale, context, kvstore_spec, scale_info, volume_info, write_info
+from emcore.precomputed import Precomputed, ScaleMeta
+from emcore.volume import Scale, context, kvstore_spec
 
 PREFIX = "tiles"
 
@@ -47,20 +48,20 @@ TEMPORARY = "emctl_temporary"   # a key of the tiles' info: are the shards tempo
 def write_tiles_info(store: Storage, size, dtype: str, resolution, voxel_offset, tile) -> None:
     scale = Scale(0, tuple(size), tuple(resolution), tuple(voxel_offset), (1, 1, 1), (1, 1, 1))
     tile = tile_shape(size[0], size[1], tile)
-    info = volume_info("image", dtype, [scale_info(scale, tile, "raw", None)])
-    info[TEMPORARY] = not _kept(store)
-    write_info(store, PREFIX, info)
+    info = Precomputed.new(tiles_url(store), "image", dtype, [ScaleMeta.of(scale, tile, "raw")])
+    info = info.with_extra(**{TEMPORARY: not _kept(store)})
+    info.write()
     store.write(f"{PREFIX}/zarr.json", (json.dumps(_zarr_metadata(info), indent=1, sort_keys=True) + "\n").encode())
 
 
-def _zarr_metadata(info: dict) -> dict:
+def _zarr_metadata(info: Precomputed) -> dict:
     """One shard a row of tiles (its width rounded up to whole tiles: zarr shards hold whole inner
     chunks), tiles stored x fastest (the transpose codec), the shard index at the end."""
-    scale = info["scales"][0]
-    tx, ty, _ = scale["chunk_sizes"][0]
-    width, height, depth = scale["size"]
+    scale = info.scale(0)
+    tx, ty, _ = scale.chunk
+    width, height, depth = scale.size
     return {"zarr_format": 3, "node_type": "array", "shape": [width, height, depth],
-            "data_type": info["data_type"], "fill_value": 0,
+            "data_type": info.data_type, "fill_value": 0,
             "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [-(-width // tx) * tx, ty, 1]}},
             "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
             "codecs": [{"name": "sharding_indexed", "configuration": {
@@ -76,25 +77,22 @@ def _kept(store: Storage) -> bool:
     return bool((stage_options(store, "pyramid") or {}).get("keep_tiles"))
 
 
-def read_tiles_info(store: Storage) -> dict | None:
-    try:
-        return json.loads(store.read(f"{PREFIX}/info"))
-    except NotFound:
-        return None
+def read_tiles_info(store: Storage) -> Precomputed | None:
+    return Precomputed.read_if_present(tiles_url(store))
 
 
 def open_tiles(store: Storage, read_only: bool = False):
     """The stack as a TensorStore array indexed [x, y, z] in volume coordinates (voxel offset
     included)."""
     import tensorstore as ts
-    offset = read_tiles_info(store)["scales"][0]["voxel_offset"]
+    offset = read_tiles_info(store).scale(0).voxel_offset
     spec = {"driver": "zarr3", "kvstore": kvstore_spec(tiles_url(store)),
             "recheck_cached_metadata": False, "recheck_cached_data": False}
     mode = {"read": True} if read_only else {"read": True, "write": True}
     return ts.open(spec, open=True, context=context(), **mode).result().translate_to[tuple(offset)]
 
 
-def read_block(store: Storage, info: dict, lo, hi) -> np.ndarray:
+def read_block(store: Storage, info: Precomputed, lo, hi) -> np.ndarray:
     """[lo, hi) of the stack (volume coordinates) as an (x, y, z) Fortran-ordered array, with one
     ranged read per section and row of tiles: tiles have a fixed size, so the byte range of a
     run of tiles is known without the shard index (TensorStore read the index first, and each tile
@@ -103,10 +101,10 @@ def read_block(store: Storage, info: dict, lo, hi) -> np.ndarray:
     read; on a local one threads only cost CPU."""
     from concurrent.futures import ThreadPoolExecutor
     threads = 8 if store.url.startswith(("gs://", "s3://")) else 1
-    scale = info["scales"][0]
-    dtype = np.dtype(info["data_type"]).newbyteorder("<")
-    tx, ty, _ = scale["chunk_sizes"][0]
-    origin = scale["voxel_offset"]
+    scale = info.scale(0)
+    dtype = np.dtype(info.data_type).newbyteorder("<")
+    tx, ty, _ = scale.chunk
+    origin = scale.voxel_offset
     (x0, y0, z0), (x1, y1, z1) = ([int(v) - o for v, o in zip(c, origin)] for c in (lo, hi))
     out = np.zeros((x1 - x0, y1 - y0, z1 - z0), dtype, order="F")
     ix0, ix1 = x0 // tx, -(-x1 // tx)
@@ -134,13 +132,13 @@ def read_block(store: Storage, info: dict, lo, hi) -> np.ndarray:
     return out
 
 
-def write_section(store: Storage, info: dict, z: int, frame) -> None:
+def write_section(store: Storage, info: Precomputed, z: int, frame) -> None:
     """Write one rendered section, a (rows, cols) array, as slice `z` (volume coordinates) of the
     stack, a shard per row of tiles: the row's tiles back to back, each the frame's rows (x
     fastest, little-endian) zero-padded to a whole tile at the right and bottom edges, then the
     shard index: per tile, left to right, its byte offset and length (uint64)."""
-    dtype = np.dtype(info["data_type"]).newbyteorder("<")
-    tx, ty, _ = info["scales"][0]["chunk_sizes"][0]
+    dtype = np.dtype(info.data_type).newbyteorder("<")
+    tx, ty, _ = info.scale(0).chunk
     for key, y0 in section_shards(info, z):
         strip = frame[y0:y0 + ty]
         index = np.zeros((-(-strip.shape[1] // tx), 1, 1, 2), "<u8")
@@ -158,20 +156,20 @@ def write_section(store: Storage, info: dict, z: int, frame) -> None:
         store.write(key, b"".join(parts), temporary=info.get(TEMPORARY, False))
 
 
-def section_shards(info: dict, z: int):
+def section_shards(info: Precomputed, z: int):
     """(key, first row) of each shard of slice `z` (volume coordinates): zarr's chunk keys."""
-    scale = info["scales"][0]
-    ty = scale["chunk_sizes"][0][1]
-    for row, y0 in enumerate(range(0, scale["size"][1], ty)):
-        yield f"{PREFIX}/c/0/{row}/{z - scale['voxel_offset'][2]}", y0
+    scale = info.scale(0)
+    ty = scale.chunk[1]
+    for row, y0 in enumerate(range(0, scale.size[1], ty)):
+        yield f"{PREFIX}/c/0/{row}/{z - scale.voxel_offset[2]}", y0
 
 
-def shards_per_section(info: dict) -> int:
+def shards_per_section(info: Precomputed) -> int:
     """Objects a section is written as (for `emctl plan`)."""
-    scale = info["scales"][0]
-    return -(-scale["size"][1] // scale["chunk_sizes"][0][1])
+    scale = info.scale(0)
+    return -(-scale.size[1] // scale.chunk[1])
 
 
-def delete_section(store: Storage, info: dict, z: int) -> int:
+def delete_section(store: Storage, info: Precomputed, z: int) -> int:
     """Delete slice `z`'s shards; returns how many."""
     return store.delete_all(key for key, _ in section_shards(info, z))

@@ -7,7 +7,6 @@ no shard is ever written by two tasks and no write needs a transaction.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -128,34 +127,6 @@ def sharding_for(size, chunk, block) -> dict | None:
         "minishard_index_encoding": "gzip",
         "data_encoding": "raw",
     }
-
-
-def scale_info(scale: Scale, chunk, encoding: str, sharding: dict | None, jpeg_quality: int | None = None) -> dict:
-    info = {
-        "key": scale.key,
-        "size": list(scale.size),
-        "voxel_offset": list(scale.voxel_offset),
-        "resolution": list(scale.resolution),
-        "chunk_sizes": [list(chunk)],
-        "encoding": encoding,
-    }
-    if encoding == "jpeg" and jpeg_quality is not None:
-        info["jpeg_quality"] = jpeg_quality  # read by TensorStore when writing, ignored by viewers
-    if encoding == "compressed_segmentation":
-        info["compressed_segmentation_block_size"] = [8, 8, 8]
-    if sharding is not None:
-        info["sharding"] = sharding
-    return info
-
-
-def volume_info(layer_type: str, data_type: str, scales: list[dict], **extra) -> dict:
-    return {"@type": "neuroglancer_multiscale_volume", "type": layer_type, "data_type": data_type,
-            "num_channels": 1, "scales": scales, **extra}
-
-
-def write_info(store, prefix: str, info: dict) -> None:
-    """Write `<prefix>/info`; deterministic bytes so concurrent planners agree."""
-    store.write(f"{prefix.strip('/')}/info", (json.dumps(info, indent=1, sort_keys=True) + "\n").encode())
 
 
 def open_scale(url: str, scale_index: int, read_only: bool = False, complete: bool = False):

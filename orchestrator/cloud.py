@@ -21,7 +21,7 @@ from dataclasses import replace
 from emcore.entry import decode_push
 from emcore.names import names
 from emcore.protocol import TaskMessage
-from emcore.queues import cloud_queue as _cloud_queue
+from emcore.queues import carrier
 from emcore.storage import open_storage
 from orchestrator import engine, sweep, trigger
 from orchestrator.fanout import Pending, Turn
@@ -38,9 +38,10 @@ def turn(event_id: str) -> Turn:
     return Turn(int(os.environ.get("EMCTL_MESSAGES_PER_EVENT", MESSAGES_PER_EVENT)), owner=event_id)
 
 
-def cloud_queue(root_url: str):
-    """The cloud queue; on Google Cloud, plus a GKE batch Job for each wave of a GPU stage."""
-    queue = _cloud_queue(root_url)
+def task_queue(root_url: str):
+    """Where the orchestrator publishes a job's tasks: the cloud's carrier and, on Google Cloud,
+    a GKE batch Job launched for each batch of a GPU stage's wave."""
+    queue = carrier(root_url)
     if root_url.startswith("gs://"):
         from seamless.kube import LaunchingQueue
         queue = LaunchingQueue(queue)
@@ -56,14 +57,14 @@ def _hand_on(pending: Pending | None, queue) -> str:
 
 def on_wave_done(event: dict, share: Turn) -> str:
     store = open_storage(event["root"])
-    queue = cloud_queue(store.url)
+    queue = task_queue(store.url)
     return f"advanced after {event['wave']}" + _hand_on(engine.advance(engine.read_job(store), store, queue,
                                                                         turn=share), queue)
 
 
 def on_fan_out(event: dict, share: Turn) -> str:
     store = open_storage(event["root"])
-    queue = cloud_queue(store.url)
+    queue = task_queue(store.url)
     pending = Pending(store.url, event["wave"], event["round"])
     return f"published more of {event['wave']}" + _hand_on(
         engine.continue_round(engine.read_job(store), store, pending, queue, share), queue)
@@ -86,9 +87,9 @@ def on_event(event: dict, share: Turn) -> str:
     if kind == "fan_out":
         return on_fan_out(event, share)
     if kind == "arrivals":
-        return trigger.on_arrivals(event, cloud_queue(event["inbox"]), share)
+        return trigger.on_arrivals(event, task_queue(event["inbox"]), share)
     if kind == "sweep":
-        return sweep.sweep(event, cloud_queue, share)
+        return sweep.sweep(event, task_queue, share)
     raise ValueError(f"unknown event kind {kind!r}")
 
 
@@ -100,7 +101,7 @@ def handle_push(envelope: dict) -> str:
         return on_dead_letter(data, attempts)
     if attributes.get("eventType") == "OBJECT_FINALIZE":
         bucket = attributes["bucketId"]
-        return trigger.on_upload(f"gs://{bucket}/", attributes["objectId"], cloud_queue(f"gs://{bucket}/"), share)
+        return trigger.on_upload(f"gs://{bucket}/", attributes["objectId"], task_queue(f"gs://{bucket}/"), share)
     return on_event(json.loads(data), share)
 
 
@@ -118,7 +119,7 @@ def handle_sqs(record: dict, dead_letter_stage: str | None) -> str:
             if r.get("eventName", "").startswith("ObjectCreated"):
                 bucket = r["s3"]["bucket"]["name"]
                 key = unquote_plus(r["s3"]["object"]["key"])  # S3 URL-encodes keys in events
-                done.append(trigger.on_upload(f"s3://{bucket}/", key, cloud_queue(f"s3://{bucket}/"), share))
+                done.append(trigger.on_upload(f"s3://{bucket}/", key, task_queue(f"s3://{bucket}/"), share))
         return "; ".join(done) or "no object created"
     if "kind" in body:
         return on_event(body, share)

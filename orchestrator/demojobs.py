@@ -57,12 +57,12 @@ def synthetic_jobs(directory: str, sections: int = SECTIONS) -> list[dict]:
         "stages": {
             "align": {},
             "pyramid": {"raw": True},
-            # Cytoplasm ~185, membranes ~70 at 8 nm. Four chunks (`chunk` follows from chunkshape).
+            # Cytoplasm ~185, membranes ~70 at 8 nm. Four chunks (`chunk` follows from block).
             "cc": {"descriptor": "<dest>/image_raw/", "scale": 1, "ccthresh": 140, "connectivity": 6,
-                   "szthresh": 2000, "chunkshape": [256, 256, 64]},
+                   "szthresh": 2000, "block": [256, 256, 64]},
             # Meshed at 16 nm (the segmentation's scale 1): a quarter of the triangles of 8 nm, which
             # would make meshing most of the demo's time. Four chunks.
-            "mesh": {"mip": 1, "chunk": [128, 128, 64]},
+            "mesh": {"mip": 1, "block": [128, 128, 64]},
         },
     }]
 
@@ -81,7 +81,7 @@ def real_jobs(directory: str, sstem) -> list[dict]:
             "pyramid": {},
             # The annotations are 0 or 255: every annotated voxel is foreground.
             "cc": {"descriptor": os.path.join(masks, "image_raw") + "/", "ccthresh": 127, "connectivity": 26,
-                   "szthresh": 200, "chunkshape": [512, 512, 64]},
+                   "szthresh": 200, "block": [512, 512, 64]},
             "mesh": {},
         },
     }]

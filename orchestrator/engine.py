@@ -26,8 +26,9 @@ class Queue(Protocol):
     def publish(self, messages: list[TaskMessage]) -> None: ...
 
 
-class Events:
-    """Hooks for progress displays; the default does nothing."""
+class Progress:
+    """Hooks for progress displays; the default does nothing. (Not the cloud's `events`: those are
+    the messages to the orchestrator.)"""
 
     def wave_started(self, wid: str, count: int, finished: int) -> None: ...
 
@@ -88,7 +89,7 @@ def current_wave(job: Job, store: Storage) -> tuple[str, str] | None:
     return None
 
 
-def start_wave(job: Job, store: Storage, stage: str, wave: str, queue: Queue, events: Events = Events(),
+def start_wave(job: Job, store: Storage, stage: str, wave: str, queue: Queue, progress: Progress = Progress(),
                turn: Turn | None = None) -> Pending | None:
     """Plan and claim the wave if nobody has, then publish what its first round has not yet
     published. Called again for a claimed wave (a redelivered event, a continuation), it carries
@@ -109,31 +110,31 @@ def start_wave(job: Job, store: Storage, stage: str, wave: str, queue: Queue, ev
         jobroot.write_plan(store, stage, wave, params)
         if not store.create(started_key(wid), dumps({"time": time.time()})):
             return None  # another invocation won the wave; if it dies, its event's redelivery carries on
-        events.wave_started(wid, len(params), 0)
+        progress.wave_started(wid, len(params), 0)
     plan = read_plan(store, job, wid)
     pending = publish_round(job, store, plan, wid, "0", queue, turn)
     if pending is None and plan["count"] == 0:
         store.create(done_key(wid), dumps({"time": time.time()}))
-        events.wave_done(wid)
-        return advance(job, store, queue, events, turn)
+        progress.wave_done(wid)
+        return advance(job, store, queue, progress, turn)
     return pending
 
 
-def advance(job: Job, store: Storage, queue: Queue, events: Events = Events(),
+def advance(job: Job, store: Storage, queue: Queue, progress: Progress = Progress(),
             turn: Turn | None = None) -> Pending | None:
     nxt = current_wave(job, store)
-    return None if nxt is None else start_wave(job, store, *nxt, queue, events, turn)
+    return None if nxt is None else start_wave(job, store, *nxt, queue, progress, turn)
 
 
-def on_marker(job: Job, store: Storage, wid: str, task: int, queue: Queue, events: Events = Events(),
+def on_marker(job: Job, store: Storage, wid: str, task: int, queue: Queue, progress: Progress = Progress(),
               turn: Turn | None = None) -> bool:
     """A task's marker exists: count it; if that completed the wave, start the next. Returns True
     if this call completed the wave."""
     count = read_plan(store, job, wid)["count"]
     if counting.record_done(store, wid, count, task, dumps({"time": time.time()})) is not counting.Count.CLOSED:
         return False
-    events.wave_done(wid)
-    advance(job, store, queue, events, turn)
+    progress.wave_done(wid)
+    advance(job, store, queue, progress, turn)
     return True
 
 
@@ -151,7 +152,7 @@ def record_failure(store: Storage, message: TaskMessage, failure: tuple[str, str
     failures.record_failure(store, message.wave_id, message.task, message.attempt, message.params, failure)
 
 
-def resume(job: Job, store: Storage, queue: Queue, events: Events = Events(), turn: Turn | None = None,
+def resume(job: Job, store: Storage, queue: Queue, progress: Progress = Progress(), turn: Turn | None = None,
            round_id: str | None = None) -> Pending | None:
     """Continue a job after a crash, a stop or a stall: close what finished, then publish, in a
     new round, the tasks of the current wave that have neither a marker nor a failure record."""
@@ -163,13 +164,13 @@ def resume(job: Job, store: Storage, queue: Queue, events: Events = Events(), tu
             return None
         wid = wave_id(*nxt)
         if not store.exists(started_key(wid)):
-            return start_wave(job, store, *nxt, queue, events, turn)
+            return start_wave(job, store, *nxt, queue, progress, turn)
         plan = read_plan(store, job, wid)
         finished, done = counting.reconcile(store, wid, plan["count"], dumps({"time": time.time()}))
         if done:
-            events.wave_done(wid)
+            progress.wave_done(wid)
             continue
-        events.wave_started(wid, plan["count"], len(finished))
+        progress.wave_started(wid, plan["count"], len(finished))
         return publish_round(job, store, plan, wid, round_id, queue, turn)
 
 
@@ -185,7 +186,7 @@ def clear_failures(job: Job, store: Storage) -> tuple[str | None, list[int]]:
     return wid, tasks
 
 
-def retry(job: Job, store: Storage, queue: Queue, events: Events = Events()) -> list[int]:
+def retry(job: Job, store: Storage, queue: Queue, progress: Progress = Progress()) -> list[int]:
     """Re-publish only the failed tasks of the current wave (tasks still in flight are left to
     their queue), and only then forget their failure records: if publishing fails, the records
     are still there to retry from. A wave whose plan failed is planned again."""
@@ -195,7 +196,7 @@ def retry(job: Job, store: Storage, queue: Queue, events: Events = Events()) -> 
     wid = wave_id(*nxt)
     if not store.exists(started_key(wid)):
         _, tasks = clear_failures(job, store)
-        advance(job, store, queue, events)
+        advance(job, store, queue, progress)
         return tasks
     tasks = failures.failed_tasks(store, wid)
     plan = read_plan(store, job, wid)

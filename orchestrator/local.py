@@ -80,10 +80,10 @@ class LocalQueue:
 
 
 class LocalRunner:
-    def __init__(self, job: Job, store: Storage, workers: int | None = None, events: engine.Events | None = None):
+    def __init__(self, job: Job, store: Storage, workers: int | None = None, progress: engine.Progress | None = None):
         self.job, self.store = job, store
         self.workers = workers if workers is not None else (job.config["workers"] or os.cpu_count() or 1)
-        self.events = events or engine.Events()
+        self.progress = progress or engine.Progress()
         self.stats: dict[str, WaveStats] = {}
 
     def _executor(self):
@@ -101,7 +101,7 @@ class LocalRunner:
                 # Locally nothing else can be in flight: after forgetting the failures, resuming
                 # runs exactly the failed tasks (and any a crash left unfinished).
                 engine.clear_failures(self.job, self.store)
-            engine.resume(self.job, self.store, queue, self.events)
+            engine.resume(self.job, self.store, queue, self.progress)
             self._drain(queue)
         finally:
             queue.executor.shutdown(wait=True, cancel_futures=True)
@@ -124,8 +124,8 @@ class LocalRunner:
                     status, result, trace = "error", "worker process died", None
                 if status == "ok":
                     self._count(message, result)
-                    self.events.task_done(message.wave_id)
-                    engine.on_marker(self.job, self.store, message.wave_id, message.task, queue, self.events)
+                    self.progress.task_done(message.wave_id)
+                    engine.on_marker(self.job, self.store, message.wave_id, message.task, queue, self.progress)
                 elif message.attempt < self.job.config["attempts"]:
                     delay = BACKOFF_SECONDS * 2 ** (message.attempt - 1)
                     heapq.heappush(delayed, (time.time() + delay, id(message), message.retried()))

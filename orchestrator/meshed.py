@@ -12,17 +12,15 @@ import json
 
 import numpy as np
 
+from emcore.precomputed import Precomputed
 from emcore.storage import NotFound, Storage
 from functions.mesh.shards import locate, shard_key
 
 
 def mesh_dir(store: Storage, segmentation: str = "segmentation") -> str | None:
     """The mesh directory the segmentation's `info` names (relative to the job root), or None."""
-    try:
-        info = json.loads(store.read(f"{segmentation}/info"))
-    except NotFound:
-        return None
-    return f"{segmentation}/{info['mesh']}" if info.get("mesh") else None
+    info = Precomputed.read_if_present(store.url + segmentation)
+    return f"{segmentation}/{info.reference('mesh')}" if info and info.reference("mesh") else None
 
 
 def meshed(store: Storage, ids: list[int], segmentation: str = "segmentation") -> list[int]:

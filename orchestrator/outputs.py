@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from emcore.precomputed import Precomputed
 from emcore.storage import NotFound, Storage
 
 # Counting meshes reads one minishard index per (shard, minishard) pair: cheap for the segments
@@ -32,18 +33,15 @@ def _alignment(store: Storage) -> list[str]:
             f"{'align/report.png':24}per-pair inliers and residuals (report.csv: the same as a table)"]
 
 
-def _info(store: Storage, name: str) -> dict | None:
-    try:
-        return json.loads(store.read(f"{name}/info"))
-    except NotFound:
-        return None
+def _info(store: Storage, name: str) -> Precomputed | None:
+    return Precomputed.read_if_present(store.url + name)
 
 
-def _geometry(info: dict) -> str:
-    s0 = info["scales"][0]
-    size = "x".join(str(n) for n in s0["size"])
-    resolution = "x".join(f"{r:g}" for r in s0["resolution"])
-    return f"{size} voxels of {resolution} nm, {len(info['scales'])} scales, {s0['encoding']}"
+def _geometry(info: Precomputed) -> str:
+    s0 = info.scale(0)
+    size = "x".join(str(n) for n in s0.size)
+    resolution = "x".join(f"{r:g}" for r in s0.resolution)
+    return f"{size} voxels of {resolution} nm, {len(info.scales)} scales, {s0.encoding}"
 
 
 def _volume(name: str):
@@ -51,14 +49,17 @@ def _volume(name: str):
         info = _info(store, name)
         if info is None:
             return []
-        return [f"{name + '/':24}{info['type']} {info['data_type']}: {_geometry(info)}"]
+        return [f"{name + '/':24}{info.layer_type} {info.data_type}: {_geometry(info)}"]
     return describe
 
 
-def _segment_voxels(store: Storage, info: dict) -> tuple[list[int], list[int]]:
+def _segment_voxels(store: Storage, info: Precomputed) -> tuple[list[int], list[int]]:
     """(ids, voxel counts) from the segmentation's segment properties."""
+    properties = info.reference("segment_properties")
+    if properties is None:
+        return [], []
     try:
-        inline = json.loads(store.read(f"segmentation/{info['segment_properties']}/info"))["inline"]
+        inline = json.loads(store.read(f"segmentation/{properties}/info"))["inline"]
     except (KeyError, NotFound):
         return [], []
     voxels = next((p["values"] for p in inline["properties"] if p["id"] == "voxels"), [])
@@ -72,7 +73,7 @@ def _segmentation(store: Storage) -> list[str]:
     ids, voxels = _segment_voxels(store, info)
     sizes = f"; largest {max(voxels)} voxels, median {sorted(voxels)[len(voxels) // 2]}" if voxels else ""
     lines = [f"{'segmentation/':24}{len(ids)} segments{sizes}: {_geometry(info)}"]
-    if "segment_properties" in info:
+    if info.reference("segment_properties") is not None:
         lines.append(f"{'':24}segment properties (size, centroid) shown in the viewer")
     try:
         rows = store.read("segments.csv").decode().count("\n") - 1

@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
+from emcore.precomputed import Precomputed
 from emcore.storage import BadKey, FileStorage, NotFound, Storage
 
 DATA = "data/"
@@ -137,12 +138,11 @@ def layers_of(store: Storage, base_url: str, data_root: str | None = None) -> li
     data_root = (data_root or f"{base_url}/{DATA}").rstrip("/")
     layers = []
     for name, kind in (("image", "image"), ("segmentation", "segmentation")):
-        try:
-            info = json.loads(store.read(f"{name}/info"))
-        except NotFound:
+        info = Precomputed.read_if_present(store.url + name)
+        if info is None:
             continue
         layer = {"type": kind, "source": f"precomputed://{data_root}/{name}", "name": name}
-        if kind == "image" and info["data_type"] == "uint8":
+        if kind == "image" and info.data_type == "uint8":
             layer["shader"] = "#uicontrol invlerp normalized\nvoid main() { emitGrayscale(normalized()); }"
         if kind == "segmentation":
             layer.update(_mesh_selection(store, info))
@@ -150,13 +150,16 @@ def layers_of(store: Storage, base_url: str, data_root: str | None = None) -> li
     return layers
 
 
-def _mesh_selection(store: Storage, info: dict) -> dict:
+def _mesh_selection(store: Storage, info: Precomputed) -> dict:
     """The largest segments that have a mesh, selected so that the 3-D panel draws them, with the
     others still coloured in the sections. Only segments whose mesh exists: Neuroglancer is never
     ready while a selected segment's mesh cannot be loaded."""
     from orchestrator.meshed import meshed
+    directory = info.reference("segment_properties")
+    if directory is None:
+        return {}
     try:
-        properties = json.loads(store.read(f"segmentation/{info['segment_properties']}/info"))["inline"]
+        properties = json.loads(store.read(f"segmentation/{directory}/info"))["inline"]
     except (KeyError, NotFound):
         return {}
     voxels = next((p["values"] for p in properties["properties"] if p["id"] == "voxels"), None)
@@ -172,14 +175,12 @@ def _mesh_selection(store: Storage, info: dict) -> dict:
 def viewer_state(store: Storage, base_url: str, layout: str = "4panel", data_root: str | None = None) -> dict:
     layers = layers_of(store, base_url, data_root)
     state: dict = {"layers": layers, "layout": layout}
-    try:
-        info = json.loads(store.read(f"{layers[0]['name']}/info"))
-        s0 = info["scales"][0]
-        state["dimensions"] = {axis: [r * 1e-9, "m"] for axis, r in zip("xyz", s0["resolution"])}
-        state["position"] = [o + n / 2 for o, n in zip(s0["voxel_offset"], s0["size"])]
-        state["crossSectionScale"] = max(s0["size"][:2]) / 800
-    except (IndexError, NotFound):
-        pass
+    info = Precomputed.read_if_present(store.url + layers[0]["name"]) if layers else None
+    if info is not None and info.scales:
+        s0 = info.scale(0)
+        state["dimensions"] = {axis: [r * 1e-9, "m"] for axis, r in zip("xyz", s0.resolution)}
+        state["position"] = [o + n / 2 for o, n in zip(s0.voxel_offset, s0.size)]
+        state["crossSectionScale"] = max(s0.size[:2]) / 800
     return state
 
 

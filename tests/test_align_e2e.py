@@ -63,7 +63,7 @@ def test_transforms_undo_the_known_displacements(aligned):
     assert s["median"] < 0.3 and s["p95"] < 1.0, s
     assert doc["sections"][BLANK]["flags"] == ["blank", "bridged"]
     info = tiles.read_tiles_info(store)
-    assert info["scales"][0]["size"] == [doc["frame"]["width"], doc["frame"]["height"], SECTIONS]
+    assert info.scale(0).size == (doc["frame"]["width"], doc["frame"]["height"], SECTIONS)
 
 
 def _interior_ncc(a, b, margin=40):

@@ -34,7 +34,7 @@ def segmented(tmp_path_factory):
         "stages": {"pyramid": {"raw": True},
                    # Cell interiors are bright, membranes dark: the components are the cells.
                    "cc": {"descriptor": "<dest>/image_raw/", "ccthresh": 120, "connectivity": 6,
-                          "chunkshape": [128, 128, 64], "chunk": [64, 64, 32], "szthresh": 50}}})
+                          "block": [128, 128, 64], "chunk": [64, 64, 32], "szthresh": 50}}})
     store = open_storage(job.dest)
     engine.submit_job(store, job)
     LocalRunner(job, store, workers=0).run()

@@ -2,12 +2,12 @@
 volume (same connectivity, same size filter), up to relabelling, with identical statistics."""
 from __future__ import annotations
 
-import itertools
 
 import cc3d
 import numpy as np
 import pytest
 
+from emtest.cc import SHAPE, make_volume, oracle_stats
 from functions.cc import codec
 from functions.cc.chunk import label_chunk
 from functions.cc.grid import (chunk_box, chunk_count, chunks_to_read, grid_shape,
@@ -17,59 +17,13 @@ from functions.cc.remap import chunk_mapping, remap_chunk, segment_rows, segment
 from functions.cc.seams import seam_edges
 from functions.cc.stats import FOREGROUND_LIMIT, statistics
 
-SHAPE = (96, 80, 72)
 
-
-def _link(vol, corner, d, value=1.0):
-    """Two 5-voxel pieces that touch only diagonally across the chunk boundaries at `corner`
-    (an edge when d has two non-zero components, a corner when three)."""
-    c = np.asarray(corner)
-    lo, hi = np.maximum(c - 6, 0), c + 6
-    vol[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = 0
-    p = np.array([ci - 1 if di > 0 else ci if di < 0 else ci + 2 for ci, di in zip(c, d)])
-    q = p + d
-    axis = next(i for i in range(3) if d[i])
-    for start, step in ((p, -d[axis]), (q, d[axis])):
-        for k in range(5):
-            v = start.copy()
-            v[axis] += step * k
-            if all(0 <= x < n for x, n in zip(v, vol.shape)):
-                vol[tuple(v)] = value
-
-
-def make_volume(chunkshape, seed=0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    vol = rng.random(SHAPE, dtype=np.float32) * 0.5           # background, some exactly 0.5
-    vol[rng.random(SHAPE) < 0.002] = 0.5
-    vol[rng.random(SHAPE) < 0.04] = 0.9                       # sparse specks: dust, diagonal contacts
-    dense = (slice(20, 50), slice(20, 45), slice(15, 40))     # near-percolating region over corners
-    vol[dense][rng.random(vol[dense].shape) < 0.2] = 0.8
-    grid = np.indices(SHAPE).transpose(1, 2, 3, 0)
-    for _ in range(12):                                        # blobs
-        centre = rng.uniform(0, SHAPE)
-        radius = rng.uniform(2, 8)
-        vol[np.sum((grid - centre) ** 2, axis=-1) < radius ** 2] = 1.0
-    for _ in range(8):                                         # one-voxel snakes with diagonal steps
-        p = rng.integers(0, SHAPE)
-        for _ in range(300):
-            p = np.clip(p + rng.integers(-1, 2, 3), 0, np.array(SHAPE) - 1)
-            vol[tuple(p)] = 0.7
-    g = grid_shape(SHAPE, chunkshape)
-    corners = [np.array([(i + 1) * c for i, c in zip(k, chunkshape)])
-               for k in itertools.product(*(range(n - 1) for n in g))]
-    directions = [(1, 1, 1), (1, -1, 1), (-1, 1, 1), (1, 1, -1), (1, 1, 0), (0, 1, -1), (1, 0, 1),
-                  (-1, 1, 0)]
-    for corner, d in zip(corners, itertools.cycle(directions)):
-        _link(vol, corner, np.array(d))
-    return vol
-
-
-def run_chunked(vol, chunkshape, connectivity, ccthresh, dustthresh, szthresh, tasks):
+def run_chunked(vol, block, connectivity, ccthresh, dustthresh, szthresh, tasks):
     """The stage's waves, with every intermediate passed through the codec as storage would."""
-    g = grid_shape(vol.shape, chunkshape)
+    g = grid_shape(vol.shape, block)
     labels, summaries = {}, {}
     for c in range(chunk_count(g)):
-        off, shp = chunk_box(c, g, chunkshape, vol.shape)
+        off, shp = chunk_box(c, g, block, vol.shape)
         box = tuple(slice(o, o + s) for o, s in zip(off, shp))
         labels[c], summary = label_chunk(vol[box], off, c, ccthresh=ccthresh,
                                          connectivity=connectivity, dustthresh=dustthresh)
@@ -86,25 +40,10 @@ def run_chunked(vol, chunkshape, connectivity, ccthresh, dustthresh, szthresh, t
     mapping, table = finalize(partials, szthresh, dustthresh)
     out = np.zeros(vol.shape, dtype=np.uint64)
     for c in range(chunk_count(g)):
-        off, shp = chunk_box(c, g, chunkshape, vol.shape)
+        off, shp = chunk_box(c, g, block, vol.shape)
         box = tuple(slice(o, o + s) for o, s in zip(off, shp))
         out[box] = remap_chunk(labels[c], chunk_mapping(mapping, c))
     return out, mapping, table
-
-
-def oracle_stats(ref):
-    """Voxels, exact coordinate sums and [lo, hi) boxes per label of a whole-volume labelling."""
-    idx = np.flatnonzero(ref)
-    lab = ref.ravel()[idx]
-    coords = np.stack(np.unravel_index(idx, ref.shape), axis=1).astype(np.int64)
-    order = np.argsort(lab, kind="stable")
-    lab, coords = lab[order], coords[order]
-    starts = np.flatnonzero(np.concatenate([[True], lab[1:] != lab[:-1]]))
-    return {int(k): (int(n), s.tolist(), lo.tolist() + (hi + 1).tolist())
-            for k, n, s, lo, hi in zip(lab[starts], np.diff(np.append(starts, lab.size)),
-                                       np.add.reduceat(coords, starts),
-                                       np.minimum.reduceat(coords, starts),
-                                       np.maximum.reduceat(coords, starts))}
 
 
 def check_against_oracle(vol, out, table, connectivity, ccthresh, threshold):
@@ -124,7 +63,7 @@ def check_against_oracle(vol, out, table, connectivity, ccthresh, threshold):
     return n
 
 
-CASES = [  # chunkshape, dustthresh, szthresh
+CASES = [  # block, dustthresh, szthresh
     ((32, 32, 24), 3, 8),       # 80 is not a multiple of 32 either
     ((20, 28, 17), 9, 4),       # divides no axis; dustthresh above szthresh
     ((19, 79, 71), 5, 5),       # the last chunk on every axis is one voxel thick
@@ -132,12 +71,12 @@ CASES = [  # chunkshape, dustthresh, szthresh
 
 
 @pytest.mark.parametrize("connectivity", [6, 18, 26])
-@pytest.mark.parametrize("chunkshape,dustthresh,szthresh", CASES)
-def test_chunked_equals_whole_volume(connectivity, chunkshape, dustthresh, szthresh):
-    vol = make_volume(chunkshape, seed=connectivity)
+@pytest.mark.parametrize("block,dustthresh,szthresh", CASES)
+def test_chunked_equals_whole_volume(connectivity, block, dustthresh, szthresh):
+    vol = make_volume(block, seed=connectivity)
     results = {}
     for tasks in (1, 3, "tree"):
-        out, mapping, table = run_chunked(vol, chunkshape, connectivity, 0.5, dustthresh,
+        out, mapping, table = run_chunked(vol, block, connectivity, 0.5, dustthresh,
                                           szthresh, tasks)
         n = check_against_oracle(vol, out, table, connectivity, 0.5, max(dustthresh, szthresh))
         assert n > 50
@@ -160,10 +99,10 @@ def test_empty_and_full_volumes(fill):
 
 @pytest.mark.parametrize("dtype,ccthresh", [(np.uint8, 127), (np.uint16, 30000)])
 def test_integer_descriptors(dtype, ccthresh):
-    chunkshape = (32, 32, 24)
+    block = (32, 32, 24)
     scale = 255 if dtype == np.uint8 else 60000
-    vol = (make_volume(chunkshape, seed=7) * scale).astype(dtype)
-    out, _, table = run_chunked(vol, chunkshape, 26, ccthresh, 4, 4, 3)
+    vol = (make_volume(block, seed=7) * scale).astype(dtype)
+    out, _, table = run_chunked(vol, block, 26, ccthresh, 4, 4, 3)
     check_against_oracle(vol, out, table, 26, ccthresh, 4)
 
 

@@ -13,25 +13,20 @@ import json
 import cc3d
 import numpy as np
 import pytest
-import tensorstore as ts
 from cloudvolume import CloudVolume
 
 from emcore import failures, jobroot
 from emcore.job import load_job
 from emcore.schema import ConfigError
 from emcore.stage import TaskError
-from emcore.storage import open_storage
 from emtest import inprocess
+from emtest.cc import OFFSET, RESOLUTION, make_volume, oracle_stats, run_job, write_descriptor
 from functions.cc import descriptor
 from functions.cc.layout import Layout
 from functions.cc.stage import STAGE
-from orchestrator import engine
-from orchestrator.local import LocalRunner
 from tests.oracles import mode_downsample
-from tests.test_cc_science import make_volume, oracle_stats
 
-CHUNKSHAPE = [32, 32, 32]
-RESOLUTION, OFFSET = [4, 4, 8], [64, 32, 8]   # anisotropic: x and y are halved first
+BLOCK = [32, 32, 32]
 CASES = {  # name: (dtype, connectivity, nummergetasks, writer)
     **{f"float32-c{c}-m{m}": ("float32", c, m, "tensorstore") for c in (6, 18, 26) for m in (1, 3)},
     "uint8-c26-m3-cloudvolume": ("uint8", 26, 3, "cloudvolume"),
@@ -41,40 +36,16 @@ DUST, SIZE = 3, 8
 
 
 def descriptor_volume(dtype: str) -> tuple[np.ndarray, float]:
-    vol = make_volume(CHUNKSHAPE, seed=5)   # objects across chunks, diagonal contacts at corners
+    vol = make_volume(BLOCK, seed=5)   # objects across chunks, diagonal contacts at corners
     if dtype == "uint8":
         return (vol * 255).astype(np.uint8), 127
     return vol, 0.5
 
 
-def write_descriptor(url: str, vol: np.ndarray, writer: str, chunk=(24, 20, 16)) -> None:
-    """Raw precomputed, chunked unlike the cc grid so that tasks read across chunks."""
-    if writer == "cloudvolume":
-        info = CloudVolume.create_new_info(1, "image", vol.dtype.name, "raw", RESOLUTION, OFFSET,
-                                           list(vol.shape), chunk_size=list(chunk))
-        cv = CloudVolume(url, info=info, compress=False, progress=False)
-        cv.commit_info()
-        cv[tuple(slice(o, o + n) for o, n in zip(OFFSET, vol.shape))] = vol[..., None]
-        return
-    spec = {"driver": "neuroglancer_precomputed", "kvstore": url,
-            "multiscale_metadata": {"type": "image", "data_type": vol.dtype.name, "num_channels": 1},
-            "scale_metadata": {"size": list(vol.shape), "resolution": RESOLUTION, "voxel_offset": OFFSET,
-                               "chunk_size": list(chunk), "encoding": "raw"}}
-    store = ts.open(spec, create=True, delete_existing=True).result()
-    store[tuple(slice(o, o + n) for o, n in zip(OFFSET, vol.shape)) + (0,)].write(vol).result()
-
-
 def cc_job(dest, descriptor_url, **options):
     cc = {"descriptor": descriptor_url, "ccthresh": 0.5, "connectivity": 26, "dustthresh": DUST,
-          "szthresh": SIZE, "chunkshape": CHUNKSHAPE, "chunk": [16, 16, 16], "nummergetasks": 3}
+          "szthresh": SIZE, "block": BLOCK, "chunk": [16, 16, 16], "nummergetasks": 3}
     return load_job({"id": "cc", "dest": str(dest), "stages": {"cc": {**cc, **options}}})
-
-
-def run_job(job):
-    store = open_storage(job.dest)
-    engine.submit_job(store, job)
-    LocalRunner(job, store, workers=0).run()
-    return store
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -229,7 +200,7 @@ def test_threshold_out_of_the_descriptor_range(tmp_path, dtype, ccthresh):
 
 def test_scale_that_does_not_exist(tmp_path):
     write_descriptor("file://" + str(tmp_path / "clefts"), np.zeros((8, 8, 8), "uint8"), "tensorstore")
-    _refused(tmp_path, r"stages\.cc\.scale: .* has 1 scale\(s\)", scale=2)
+    _refused(tmp_path, r"stages\.cc\.scale: scale 2 does not exist in .*: it has 1 scale ", scale=2)
 
 
 def test_gzipped_cloudvolume_chunks_are_named(tmp_path):
@@ -242,9 +213,9 @@ def test_gzipped_cloudvolume_chunks_are_named(tmp_path):
 
 
 @pytest.mark.parametrize("options,match", [
-    ({"chunkshape": [48, 32, 32]}, r"stages\.cc\.chunkshape: chunkshape\[0\] \(48\) must be chunk\[0\] \(16\) times a power of two"),
-    ({"chunkshape": [16, 32, 32]}, r"stages\.cc\.chunkshape: .*at least 2"),
-    ({"chunkshape": [4096, 4096, 256], "chunk": [64, 64, 64]}, r"stages\.cc\.chunkshape: a chunk of .* too large"),
+    ({"block": [48, 32, 32]}, r"stages\.cc\.block: block\[0\] \(48\) must be chunk\[0\] \(16\) times a power of two"),
+    ({"block": [16, 32, 32]}, r"stages\.cc\.block: .*at least 2"),
+    ({"block": [4096, 4096, 256], "chunk": [64, 64, 64]}, r"stages\.cc\.block: a block of .* too large"),
     ({"connectivity": 8}, r"stages\.cc\.connectivity: must be one of 6, 18, 26"),
     ({"descriptor": "clefts/"}, r"stages\.cc\.descriptor: must be an absolute path"),
     ({"nummergetasks": 0}, r"stages\.cc\.nummergetasks: must be at least 1"),

@@ -203,14 +203,14 @@ def test_status_tells_a_stalled_job_from_a_running_one_and_the_sweep_re_drives_i
 
 def test_a_failed_gpu_job_launch_is_retried_by_the_redelivery_before_anything_is_published(noop_stage, monkeypatch):
     """The orchestrator's GPU queue (seamless/kube.py) against the Kubernetes API stand-in of
-    tests/test_seamless_gpu_jobs.py, whose first Job creation fails (500): nothing of the wave is
+    emtest/kube.py, whose first Job creation fails (500): nothing of the wave is
     published, the event's redelivery creates the Job and publishes every task once, and the job
     completes. The noop stage stands in for a GPU stage (no GPU runs here)."""
     from http.server import ThreadingHTTPServer
     import threading
     from kubernetes.client import ApiClient, Configuration
     from seamless import kube
-    from tests.test_seamless_gpu_jobs import NAMES, SETTINGS, FakeKubernetes
+    from emtest.kube import NAMES, SETTINGS, FakeKubernetes
 
     class FailingOnce(FakeKubernetes):
         def do_POST(self):

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from bench.mesh_data import spheres, write_segmentation
+from emtest.mesh_data import spheres, write_segmentation
 from tests.browser import headless_chromium, missing_browser, wait_ready
 from emtest.mesh import run_mesh_job
 
@@ -24,7 +24,7 @@ def meshed(tmp_path_factory):
     dest = tmp_path_factory.mktemp("mesh-browser")
     labels = spheres((96, 96, 48), [(48, 48, 24), (80, 20, 10)], [20, 8], ids=[7, 9])
     write_segmentation(str(dest / "segmentation"), labels, (8, 8, 16), chunk=(32, 32, 32))
-    run_mesh_job(dest, {"chunk": [32, 32, 32], "lods": 2}, (8, 8, 16))
+    run_mesh_job(dest, {"block": [32, 32, 32], "lods": 2}, (8, 8, 16))
     return dest
 
 

@@ -32,9 +32,9 @@ def test_cc_then_mesh_in_one_job(tmp_path):
              "scale_metadata": {"size": list(descriptor.shape), "resolution": [8, 8, 8], "encoding": "raw",
                                 "chunk_size": [32, 32, 32]}}, create=True).result()[..., 0].write(descriptor).result()
     job = load_job({"id": "ccmesh", "dest": str(tmp_path / "out"), "resolution": [8, 8, 8], "stages": {
-        "cc": {"descriptor": f"file://{tmp_path}/descriptor/", "ccthresh": 127, "chunkshape": [32, 32, 32],
+        "cc": {"descriptor": f"file://{tmp_path}/descriptor/", "ccthresh": 127, "block": [32, 32, 32],
                "chunk": [16, 16, 16]},
-        "mesh": {"chunk": [32, 32, 32], "lods": 2}}})
+        "mesh": {"block": [32, 32, 32], "lods": 2}}})
     store = open_storage(job.dest)
     engine.submit_job(store, job)
     LocalRunner(job, store, workers=0).run()

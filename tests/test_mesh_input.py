@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from cloudvolume import CloudVolume
 
-from bench.mesh_data import spheres, write_segmentation
+from emtest.mesh_data import spheres, write_segmentation
 from emcore.stage import TaskError
 from emtest.mesh import edge_face_counts, joined, run_mesh_job
 
@@ -47,7 +47,7 @@ def test_user_segmentation_is_left_alone_and_filters_apply(tmp_path):
     before = (seg / "info").read_text()
     read_only(seg)
     try:
-        run_mesh_job(tmp_path / "job", {"segmentation": str(seg), "chunk": [16, 16, 16], "lods": 2,
+        run_mesh_job(tmp_path / "job", {"segmentation": str(seg), "block": [16, 16, 16], "lods": 2,
                                         "object_ids": [5, 9, 11], "min_voxels": 100}, RES)
     finally:
         for dirpath, _, files in os.walk(seg):
@@ -95,8 +95,9 @@ def test_bad_options_are_config_errors():
     from emcore.job import load_job
     from emcore.schema import ConfigError
     for options, match in (({"object_ids": [0]}, r"object_ids: \[0\] must be a segment id"),
-                           ({"chunk": [8, 64, 64]}, r"chunk\[0\]: must be at least 16"),
+                           ({"block": [8, 64, 64]}, r"block\[0\]: must be at least 16"),
                            ({"segmentaton": "x"}, "did you mean 'segmentation'"),
+                           ({"chunk": [64, 64, 64]}, r"stages\.mesh\.chunk: was renamed 'block'; use stages\.mesh\.block"),
                            ({"segmentation": "http://x/"}, "unsupported URL scheme")):
         with pytest.raises(ConfigError, match=match):
             load_job({"id": "m", "dest": "/tmp/x", "stages": {"mesh": options}})
@@ -116,7 +117,7 @@ def test_a_coarser_scale_is_meshed_in_its_own_voxels(tmp_path):
                                         "encoding": "compressed_segmentation", "chunk_size": [32, 32, 32],
                                         "voxel_offset": [4, 4, 4]}}, create=True).result()
     store[4:4 + coarse.shape[0], 4:4 + coarse.shape[1], 4:4 + coarse.shape[2], 0].write(coarse).result()
-    run_mesh_job(tmp_path / "job", {"segmentation": str(seg), "mip": 1, "chunk": [16, 16, 16]}, RES)
+    run_mesh_job(tmp_path / "job", {"segmentation": str(seg), "mip": 1, "block": [16, 16, 16]}, RES)
     cv = view(tmp_path, str(seg), str(tmp_path / "job" / "mesh"))
     mesh = cv.mesh.get([5], lod=0)[5]
     points, faces = joined(mesh, (16, 16, 16), (4, 4, 4))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import zmesh
 
-from bench.mesh_data import cells
+from emtest.mesh_data import cells
 from functions.mesh import geometry, multilod, shards, simplify, surface
 from functions.mesh.murmur import hash64
 from emtest.mesh import edge_face_counts, hausdorff

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from cloudvolume import CloudVolume
 
-from bench.mesh_data import cells, spheres, write_segmentation
+from emtest.mesh_data import cells, spheres, write_segmentation
 from emcore.jobroot import plan_key
 from emtest.mesh import (edge_face_counts, enclosed_volume, hausdorff, joined,
                                      oriented_consistently, run_mesh_job)
@@ -42,7 +42,7 @@ def meshed(tmp_path_factory, volume):
     for name, error, lods in (("exact", 0, 1), ("simplified", ERROR, LODS)):
         dest = tmp_path_factory.mktemp(name)
         write_segmentation(str(dest / "segmentation"), volume, RES, OFFSET, chunk=(32, 32, 16))
-        run_mesh_job(dest, {"chunk": CHUNK, "simplification_error": error, "lods": lods}, RES)
+        run_mesh_job(dest, {"block": CHUNK, "simplification_error": error, "lods": lods}, RES)
         out[name] = CloudVolume(f"file://{dest}/segmentation", mip=0, progress=False)
     return out
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from cloudvolume import CloudVolume
 
-from bench.mesh_data import spheres, write_segmentation
+from emtest.mesh_data import spheres, write_segmentation
 from orchestrator.meshed import meshed
 from orchestrator.outputs import describe_outputs
 from orchestrator.viewer import layers_of
@@ -35,7 +35,7 @@ def meshed_root(tmp_path_factory):
     info = json.loads((dest / "segmentation" / "info").read_text())
     (dest / "segmentation" / "info").write_text(json.dumps(dict(info, segment_properties="segment_properties")))
     # 9 is left out: a segment with no mesh.
-    _, store, _ = run_mesh_job(dest, {"chunk": [32, 32, 32], "lods": 1, "object_ids": [7, 12, 30]}, (8, 8, 16))
+    _, store, _ = run_mesh_job(dest, {"block": [32, 32, 32], "lods": 1, "object_ids": [7, 12, 30]}, (8, 8, 16))
     return dest, store
 
 

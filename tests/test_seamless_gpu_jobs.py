@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from http.server import ThreadingHTTPServer
 
 import pytest
 
@@ -18,14 +17,11 @@ from kubernetes.client import ApiClient, Configuration, V1Job  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
 from emcore import jobroot  # noqa: E402
-from emcore.names import Names  # noqa: E402
 from emcore.protocol import TaskMessage  # noqa: E402
 from emcore.storage import open_storage  # noqa: E402
+from emtest.kube import NAMES, SETTINGS, FakeKubernetes  # noqa: E402
 from seamless import kube  # noqa: E402
 
-SETTINGS = kube.Settings(image="us-docker.pkg.dev/lab/emctl/seamless:abc123", project="lab", max_pods=8,
-                         accelerator="nvidia-tesla-t4")
-NAMES = Names("emctl")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
@@ -98,47 +94,6 @@ def test_the_schema_check_catches_what_the_api_server_would_refuse():
     wrong_type["spec"]["parallelism"] = "3"
     with pytest.raises(ValidationError, match="parallelism"):
         V1Job.from_dict(wrong_type)
-
-
-class FakeKubernetes(BaseHTTPRequestHandler):
-    """Enough of the Kubernetes API for Jobs: list by label selector, create, patch."""
-    jobs: dict[str, dict] = {}
-    requests: list[tuple[str, str, dict | None]] = []
-
-    def log_message(self, *args):
-        pass
-
-    def _reply(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _body(self):
-        return json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-
-    def do_GET(self):
-        url = urlparse(self.path)
-        selector = dict(p.split("=") for p in parse_qs(url.query).get("labelSelector", [""])[0].split(",") if p)
-        items = [j for j in self.jobs.values() if selector.items() <= j["metadata"]["labels"].items()]
-        self.requests.append(("GET", url.path, selector))
-        self._reply(200, {"apiVersion": "batch/v1", "kind": "JobList", "metadata": {}, "items": items})
-
-    def do_POST(self):
-        body = self._body()
-        self.requests.append(("POST", self.path, json.loads(json.dumps(body))))
-        body["metadata"]["name"] = body["metadata"].pop("generateName") + f"x{len(self.jobs)}"
-        self.jobs[body["metadata"]["name"]] = body
-        self._reply(201, body)
-
-    def do_PATCH(self):
-        body = self._body()
-        self.requests.append(("PATCH", self.path, body))
-        job = self.jobs[self.path.rsplit("/", 1)[-1]]
-        job["spec"].update(body["spec"])
-        self._reply(200, job)
 
 
 @pytest.fixture

@@ -64,7 +64,7 @@ def test_a_10000_section_upload_config_last_starts_with_bounded_operations_per_e
               "stages": {"pyramid": {}}}
     ops = CountedOps(monkeypatch)
     queue = RecordingQueue()
-    monkeypatch.setattr(cloud, "cloud_queue", lambda url: queue)
+    monkeypatch.setattr(cloud, "task_queue", lambda url: queue)
     per_event = []
 
     def event(handle):

@@ -29,7 +29,7 @@ def job_root(tmp_path_factory):
     job = load_job({"id": "url", "source": str(root / "raw"), "maxz": 3, "dest": str(root / "out"),
                              "stages": {"pyramid": {"raw": True},
                                         "cc": {"descriptor": "<dest>/image_raw/", "ccthresh": 120,
-                                               "chunkshape": [64, 64, 4]}}})
+                                               "block": [64, 64, 4]}}})
     store = open_storage(job.dest)
     engine.submit_job(store, job)
     LocalRunner(job, store, workers=0).run()

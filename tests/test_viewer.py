@@ -16,8 +16,9 @@ from orchestrator.viewer import ViewerServer
 @pytest.fixture
 def server():
     store = open_storage("mem://viewer-test/job/")
-    store.write("image/info", json.dumps({"data_type": "uint8", "scales": [
-        {"resolution": [8, 8, 8], "voxel_offset": [0, 0, 0], "size": [4, 4, 4]}]}).encode())
+    store.write("image/info", json.dumps({"type": "image", "data_type": "uint8", "num_channels": 1, "scales": [
+        {"key": "8_8_8", "resolution": [8, 8, 8], "voxel_offset": [0, 0, 0], "size": [4, 4, 4],
+         "chunk_sizes": [[4, 4, 4]], "encoding": "raw"}]}).encode())
     store.write("image/8_8_8/0-4_0-4_0-4", bytes(range(64)))
     server = ViewerServer(store).start_background()
     yield server

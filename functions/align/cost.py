@@ -23,8 +23,8 @@ def solve_cost(job) -> dict:
 
 def render_cost(store) -> dict:
     info = tiles.read_tiles_info(store)
-    width, height, _ = info["scales"][0]["size"]
-    pixels = width * height * np.dtype(info["data_type"]).itemsize
+    width, height, _ = info.scale(0).size
+    pixels = width * height * np.dtype(info.data_type).itemsize
     return {"bytes_in": pixels, "reads": 2, "writes": tiles.shards_per_section(info)}
 
 

@@ -141,9 +141,9 @@ class Render(Wave):
         source = ctx.source()
         image = read_section(source, key)
         info = tiles.read_tiles_info(ctx.store)
-        width, height, _ = info["scales"][0]["size"]
-        if image.dtype != info["data_type"]:
-            raise TaskError(f"section {source.url}{key} has {image.dtype} samples but the stack is {info['data_type']}")
+        width, height, _ = info.scale(0).size
+        if image.dtype != info.data_type:
+            raise TaskError(f"section {source.url}{key} has {image.dtype} samples but the stack is {info.data_type}")
         if job.stage("align") is None and image.shape != (height, width):
             raise TaskError(f"section {source.url}{key} is {image.shape[1]}x{image.shape[0]} pixels "
                             f"but the stack is {width}x{height}")

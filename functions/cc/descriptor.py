@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 
 from emcore.job import Job
 from emcore.stage import TaskError
-from emcore.storage import NotFound, Storage, StorageError, normalize_url, open_storage
+from emcore.precomputed import InfoError, Precomputed, ScaleMeta
+from emcore.storage import NotFound, Storage, normalize_url, open_storage
 from functions.cc.options import DEST
 
 SNAPSHOT = "cc/descriptor.json"
@@ -62,41 +63,26 @@ def inspect(job: Job) -> Descriptor:
     """Read and check the descriptor's info against the job's options."""
     options = job.stage("cc")
     url = resolve_url(job)
-    info = _read_info(url)
-    dtype = info.get("data_type")
-    if dtype not in RANGES:
-        raise TaskError(f"{FIELD}descriptor: {url} has data_type {dtype!r}; the cc stage thresholds "
+    try:
+        volume = Precomputed.read(url)
+    except InfoError as e:
+        raise TaskError(f"{FIELD}descriptor: {e}") from None
+    if volume.data_type not in RANGES:
+        raise TaskError(f"{FIELD}descriptor: {url} has data_type {volume.data_type!r}; the cc stage thresholds "
                         f"uint8, uint16 or float32 volumes")
-    if info.get("num_channels", 1) != 1:
-        raise TaskError(f"{FIELD}descriptor: {url} has {info['num_channels']} channels; expected 1")
-    scales = info.get("scales") or []
-    if not 0 <= options["scale"] < len(scales):
-        raise TaskError(f"{FIELD}scale: {url} has {len(scales)} scale(s) (0 to {len(scales) - 1}), "
-                        f"not {options['scale']}")
-    scale = scales[options["scale"]]
-    if scale.get("encoding") not in ENCODINGS:
+    if volume.num_channels != 1:
+        raise TaskError(f"{FIELD}descriptor: {url} has {volume.num_channels} channels; expected 1")
+    try:
+        scale = volume.scale(options["scale"])
+    except InfoError as e:
+        raise TaskError(f"{FIELD}scale: {e}") from None
+    if scale.encoding not in ENCODINGS:
         raise TaskError(f"{FIELD}descriptor: scale {options['scale']} of {url} is encoded "
-                        f"{scale.get('encoding')!r}; readable encodings: {', '.join(ENCODINGS)}")
-    _check_threshold(options["ccthresh"], dtype, url)
+                        f"{scale.encoding!r}; readable encodings: {', '.join(ENCODINGS)}")
+    _check_threshold(options["ccthresh"], volume.data_type, url)
     _check_not_gzipped(url, scale)
-    return Descriptor(url=url, scale=options["scale"], data_type=dtype, size=list(scale["size"]),
-                      resolution=list(scale["resolution"]), voxel_offset=list(scale.get("voxel_offset", [0, 0, 0])))
-
-
-def _read_info(url: str) -> dict:
-    try:
-        raw = open_storage(url).read("info")
-    except NotFound:
-        raise TaskError(f"{FIELD}descriptor: no precomputed volume at {url} ({url}info does not exist)") from None
-    except (StorageError, ValueError) as e:
-        raise TaskError(f"{FIELD}descriptor: cannot read {url}info: {e}") from None
-    try:
-        info = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise TaskError(f"{FIELD}descriptor: {url}info is not valid JSON: {e}") from None
-    if not isinstance(info, dict) or info.get("@type", "neuroglancer_multiscale_volume") != "neuroglancer_multiscale_volume":
-        raise TaskError(f"{FIELD}descriptor: {url}info does not describe a precomputed volume")
-    return info
+    return Descriptor(url=url, scale=options["scale"], data_type=volume.data_type, size=list(scale.size),
+                      resolution=list(scale.resolution), voxel_offset=list(scale.voxel_offset))
 
 
 def _check_threshold(threshold: float, dtype: str, url: str) -> None:
@@ -107,14 +93,14 @@ def _check_threshold(threshold: float, dtype: str, url: str) -> None:
                         f"{'foreground' if threshold < low else 'background'}")
 
 
-def _check_not_gzipped(url: str, scale: dict) -> None:
+def _check_not_gzipped(url: str, scale: ScaleMeta) -> None:
     """CloudVolume writes `<chunk>.gz` on local disks by default; TensorStore would read those
     chunks as missing (zeros) and the segmentation would be silently empty."""
-    if "sharding" in scale:
+    if scale.sharding is not None:
         return
-    lo = scale.get("voxel_offset", [0, 0, 0])
-    hi = [min(o + c, o + s) for o, c, s in zip(lo, scale["chunk_sizes"][0], scale["size"])]
-    first = f"{scale['key']}/" + "_".join(f"{a}-{b}" for a, b in zip(lo, hi))
+    lo = scale.voxel_offset
+    hi = [min(o + c, o + s) for o, c, s in zip(lo, scale.chunk, scale.size)]
+    first = f"{scale.key}/" + "_".join(f"{a}-{b}" for a, b in zip(lo, hi))
     store = open_storage(url)
     if not store.exists(first) and store.exists(first + ".gz"):
         raise TaskError(f"{FIELD}descriptor: {url} stores gzipped chunk files ({first}.gz), which "

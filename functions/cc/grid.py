@@ -31,8 +31,8 @@ def check_connectivity(connectivity: int) -> int:
     return connectivity
 
 
-def grid_shape(volume_shape, chunkshape) -> tuple[int, int, int]:
-    return tuple(-(-int(v) // int(c)) for v, c in zip(volume_shape, chunkshape))
+def grid_shape(volume_shape, block) -> tuple[int, int, int]:
+    return tuple(-(-int(v) // int(c)) for v, c in zip(volume_shape, block))
 
 
 def chunk_count(grid) -> int:
@@ -50,11 +50,11 @@ def chunk_position(index: int, grid) -> tuple[int, int, int]:
     return (int(x), int(y), int(index // (grid[0] * grid[1])))
 
 
-def chunk_box(index: int, grid, chunkshape, volume_shape) -> tuple[list[int], list[int]]:
+def chunk_box(index: int, grid, block, volume_shape) -> tuple[list[int], list[int]]:
     """(offset, shape) of a chunk; chunks on the high side are truncated to the volume."""
     pos = chunk_position(index, grid)
-    offset = [p * c for p, c in zip(pos, chunkshape)]
-    shape = [min(c, v - o) for c, v, o in zip(chunkshape, volume_shape, offset)]
+    offset = [p * c for p, c in zip(pos, block)]
+    shape = [min(c, v - o) for c, v, o in zip(block, volume_shape, offset)]
     return offset, shape
 
 

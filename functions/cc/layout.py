@@ -1,6 +1,6 @@
 """How a cc job is cut into waves and tasks, and the task parameters of each wave.
 
-    chunks      one task per chunk of `chunkshape`: label it, store its faces and stats
+    chunks      one task per chunk of `block`: label it, store its faces and stats
     merge       `nummergetasks` tasks, each a contiguous run of chunks: a partial merge
     combine<k>  tasks joining up to FANIN partials of the level below, until at most FANIN remain
     finalize    one task: global ids (the mapping), segments.csv, segment properties
@@ -8,7 +8,7 @@
     downsample<w>  the segmentation's later multiscale waves (as the image pyramid's)
 
 Each wave's tasks are one of the dataclasses below (downsample's: functions/cc/waves.py).
-The cc chunk grid is the segmentation's block grid (block = chunkshape, both numbered x fastest
+The cc chunk grid is the segmentation's block grid (block = block, both numbered x fastest
 from the volume's origin), so a remap task owns whole shards of every scale it writes.
 """
 from __future__ import annotations
@@ -71,17 +71,17 @@ class Layout:
     def __init__(self, job: Job, descriptor: Descriptor):
         self.options = job.stage("cc")
         self.descriptor = descriptor
-        self.chunkshape = self.options["chunkshape"]
-        self.grid = grid_shape(descriptor.size, self.chunkshape)
+        self.block = self.options["block"]
+        self.grid = grid_shape(descriptor.size, self.block)
         self.chunks = chunk_count(self.grid)
         self.groups = merge_groups(self.grid, self.options["nummergetasks"])
         self.levels = merge_levels(len(self.groups))
         self.multiscale = Multiscale(descriptor.size, descriptor.resolution, descriptor.voxel_offset,
-                                     self.options["chunk"], self.chunkshape)
+                                     self.options["chunk"], self.block)
 
     def problem(self) -> str | None:
         if self.chunks >= ID_STRIDE:
-            return f"stages.cc.chunkshape: {self.chunks} chunks are too many for the id scheme; use larger chunks"
+            return f"stages.cc.block: {self.chunks} blocks are too many for the id scheme; use a larger block"
         problem = self.multiscale.problem()
         return f"{self.descriptor.url} scale {self.descriptor.scale}: {problem}" if problem else None
 
@@ -93,7 +93,7 @@ class Layout:
 
     def box(self, chunk: int) -> dict[str, list[int]]:
         """{"lo", "hi"}: a chunk's [lo, hi) relative to the volume's origin."""
-        offset, shape = chunk_box(chunk, self.grid, self.chunkshape, self.descriptor.size)
+        offset, shape = chunk_box(chunk, self.grid, self.block, self.descriptor.size)
         return {"lo": offset, "hi": [o + s for o, s in zip(offset, shape)]}
 
     def chunk_tasks(self) -> list[ChunkTask]:

@@ -35,20 +35,20 @@ def _chunks_of(block: int) -> list[int]:
 
 
 def _complete(options: dict) -> dict:
-    """`chunk` follows from `chunkshape` when not given: per axis the largest side of at most
+    """`chunk` follows from `block` when not given: per axis the largest side of at most
     DEFAULT_CHUNK_SIDE that divides it by a power of two (else the largest that does), so that
-    Synaptor's `chunkshape: [512, 512, 64]` gives [64, 64, 32]."""
+    Synaptor's `chunkshape: [512, 512, 64]` (its name for `block`) gives [64, 64, 32]."""
     if options["chunk"] is not None:
         return options
-    sides = [_chunks_of(b) for b in options["chunkshape"]]
+    sides = [_chunks_of(b) for b in options["block"]]
     if not all(sides):
-        return options                        # an odd chunkshape: `_check` says what would do
+        return options                        # an odd block: `_check` says what would do
     chunk = [next((c for c in fits if c <= DEFAULT_CHUNK_SIDE), fits[-1]) for fits in sides]
     return dict(options, chunk=chunk)
 
 
 def _nearest_blocks(block: int, chunk: int) -> list[int]:
-    """The chunkshape sides chunk * 2^k (k >= 1) nearest to `block`, one below and one above."""
+    """The block sides chunk * 2^k (k >= 1) nearest to `block`, one below and one above."""
     sides = [chunk * 2 ** k for k in range(1, 40)]
     above = next(s for s in sides if s >= block)
     below = [s for s in sides if s < block][-1:]
@@ -57,26 +57,26 @@ def _nearest_blocks(block: int, chunk: int) -> list[int]:
 
 def _check(options: dict) -> tuple[str, str] | None:
     chunk = options["chunk"]
-    for d, b in enumerate(options["chunkshape"]):
+    for d, b in enumerate(options["block"]):
         fits = _chunks_of(b)
         if chunk is None:            # left unset by `_complete`: some side is odd
             if not fits:
-                return "chunkshape", (f"chunkshape[{d}] ({b}) must be even: it is the segmentation's chunk times "
-                                      f"a power of two (at least 2); {b - 1} or {b + 1} would do")
+                return "block", (f"block[{d}] ({b}) must be even: it is the segmentation's chunk times "
+                                 f"a power of two (at least 2); {b - 1} or {b + 1} would do")
             continue
-        # Each remap task owns one cc chunk and writes it at every scale where it is still a
+        # Each remap task owns one block and writes it at every scale where it is still a
         # chunk wide: at least two chunks per axis, so the first downsampled scale is its own too.
         if chunk[d] not in fits:
             would = [str(c) for c in fits[:3]]
             instead = f"chunk[{d}] {' or '.join(would)} would do, or " if would else ""
             blocks = " or ".join(str(s) for s in _nearest_blocks(b, chunk[d]))
-            derivable = all(_chunks_of(side) for side in options["chunkshape"])
-            leave_out = " (or leave `chunk` out: it then follows from chunkshape)" if derivable else ""
-            return "chunkshape", (f"chunkshape[{d}] ({b}) must be chunk[{d}] ({chunk[d]}) times a power of two, "
-                                  f"at least 2: {instead}chunkshape[{d}] {blocks}{leave_out}")
-    voxels = options["chunkshape"][0] * options["chunkshape"][1] * options["chunkshape"][2]
+            derivable = all(_chunks_of(side) for side in options["block"])
+            leave_out = " (or leave `chunk` out: it then follows from block)" if derivable else ""
+            return "block", (f"block[{d}] ({b}) must be chunk[{d}] ({chunk[d]}) times a power of two, "
+                             f"at least 2: {instead}block[{d}] {blocks}{leave_out}")
+    voxels = options["block"][0] * options["block"][1] * options["block"][2]
     if voxels >= ID_STRIDE:
-        return "chunkshape", f"a chunk of {voxels} voxels is too large: at most {ID_STRIDE - 1}"
+        return "block", f"a block of {voxels} voxels is too large: at most {ID_STRIDE - 1}"
     return None
 
 
@@ -99,10 +99,10 @@ OPTIONS = Section(
         Field("szthresh", "int", 0, minimum=0,
               doc="Global size threshold in voxels, applied after the merge (the larger of the two "
                   "thresholds wins)."),
-        Field("chunkshape", "int3", [256, 256, 256], minimum=2,
+        Field("block", "int3", [256, 256, 256], minimum=2,
               doc="Voxels one task labels and remaps; chunk times a power of two (at least 2)."),
         Field("chunk", "int3", None, nullable=True, minimum=1,
-              doc="Chunk shape of the segmentation's scales, in voxels. Default: from `chunkshape`, per axis the "
+              doc="Chunk shape of the segmentation's scales, in voxels. Default: from `block`, per axis the "
                   "largest side of at most 64 that divides it by a power of two ([64, 64, 32] for "
                   "[512, 512, 64], [64, 64, 64] for the default)."),
         Field("nummergetasks", "int", 1, minimum=1,
@@ -113,4 +113,5 @@ OPTIONS = Section(
     ),
     check=_check,
     complete=_complete,
+    aliases=(("chunkshape", "block"),),   # Synaptor's name: its cc configs load unchanged
 )

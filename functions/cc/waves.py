@@ -11,7 +11,7 @@ import numpy as np
 from emcore.job import Job
 from emcore.stage import TaskContext, TaskError, Wave
 from emcore.storage import Storage
-from emcore.volume import open_scale, read_block, write_info
+from emcore.volume import open_scale, read_block
 from functions.cc import cost, descriptor, store as cc_store
 from functions.cc.chunk import label_chunk, local_labels
 from functions.cc.grid import seam_pairs
@@ -162,8 +162,8 @@ class Remap(Wave):
     def plan(self, job: Job, store: Storage) -> list[ChunkTask]:
         layout = layout_of(job, store)
         data_type = cc_store.get_segments(store)["data_type"]
-        write_info(store, SEGMENTATION, layout.multiscale.info(
-            "segmentation", data_type, "compressed_segmentation", segment_properties=PROPERTIES_DIR))
+        layout.multiscale.volume(store.url + SEGMENTATION, "segmentation", data_type, "compressed_segmentation",
+                                 segment_properties=PROPERTIES_DIR).write()
         return layout.chunk_tasks()
 
     def run(self, ctx: TaskContext, task: ChunkTask) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from functions.mesh import geometry
 
 def chunk_cost(job, seg, position) -> dict:
     """`seg`: the functions.mesh.source.Segmentation being meshed."""
-    lo, hi = geometry.read_box(position, seg.size, job.stage("mesh")["chunk"])
-    chunk = seg.scale["chunk_sizes"][0]
+    lo, hi = geometry.read_box(position, seg.size, job.stage("mesh")["block"])
+    chunk = seg.scale.chunk
     reads = math.prod(math.ceil((b - a) / c) for a, b, c in zip(lo, hi, chunk))
-    return {"bytes_in": math.prod(b - a for a, b in zip(lo, hi)) * np.dtype(seg.info["data_type"]).itemsize,
+    return {"bytes_in": math.prod(b - a for a, b in zip(lo, hi)) * np.dtype(seg.volume.data_type).itemsize,
             "reads": reads, "writes": 2}

@@ -33,8 +33,8 @@ OPTIONS = Section(
         Field("segmentation", "str", OWN_SEGMENTATION, check=_check_url,
               doc=f"Precomputed segmentation to mesh: {OWN_SEGMENTATION!r} (the job's own, written by `cc`) or any URL."),
         Field("mip", "int", 0, minimum=0, doc="Scale (index into the segmentation's `scales`) to mesh."),
-        Field("chunk", "int3", [256, 256, 256], minimum=16,
-              doc="Voxels (at `mip`) one chunk task meshes; also the finest octree node of the multi-resolution mesh."),
+        Field("block", "int3", [256, 256, 256], minimum=16,
+              doc="Voxels (at `mip`) one task of the `chunks` wave meshes; also the finest octree node of the multi-resolution mesh."),
         Field("simplification_error", "number", 40, minimum=0,
               doc="Largest distance in nm between the finest level of detail and the unsimplified surface (0: no simplification); doubles with each coarser level."),
         Field("lods", "int", 3, minimum=1, maximum=10, doc="Levels of detail written per object."),
@@ -46,4 +46,6 @@ OPTIONS = Section(
         Field("min_voxels", "int", 0, minimum=0,
               doc="Objects with fewer voxels (at `mip`, counted over the whole volume) are not meshed."),
     ),
+    # `chunk` named the task extent here while it named a storage chunk in pyramid and cc.
+    renamed=(("chunk", "block"),),
 )

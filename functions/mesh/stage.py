@@ -16,7 +16,7 @@ from emcore.stage import Stage, TaskContext, TaskError, Wave
 from emcore.storage import Storage, open_storage
 from functions.mesh import fragments, geometry, multilod, shards, surface
 from functions.mesh.cost import chunk_cost
-from functions.mesh.source import open_segmentation, output_url
+from functions.mesh.source import MESH_DIR, open_segmentation, output_url
 
 TMP = "mesh-tmp/"
 TIDY = "tidy"           # the last wave: delete the intermediates under TMP
@@ -44,7 +44,7 @@ class TidyTask:
 
 
 def _positions(job: Job, seg) -> list:
-    return geometry.chunks(seg.size, job.stage("mesh")["chunk"])
+    return geometry.chunks(seg.size, job.stage("mesh")["block"])
 
 
 class Chunks(Wave):
@@ -58,7 +58,7 @@ class Chunks(Wave):
         position = task.chunk
         options = ctx.job.stage("mesh")
         seg = open_segmentation(ctx.job)
-        chunk, lods, error = options["chunk"], options["lods"], float(options["simplification_error"])
+        chunk, lods, error = options["block"], options["lods"], float(options["simplification_error"])
         labels, lo = seg.read_chunk(position, chunk)
         if options["object_ids"]:
             labels = fastremap.mask_except(labels, [int(i) for i in options["object_ids"]], in_place=True)
@@ -130,9 +130,8 @@ class Merge(Wave):
         spec = shards.choose_sharding(len(selected), int(work["size"].sum()), min_shards=len(positions) // 4)
         out = open_storage(output_url(job, seg))
         out.write("info", (json.dumps(mesh_info(spec), indent=1, sort_keys=True) + "\n").encode())
-        if seg.own and seg.info.get("mesh") != "mesh":
-            info = dict(seg.info, mesh="mesh")
-            open_storage(seg.url).write("info", (json.dumps(info, indent=1, sort_keys=True) + "\n").encode())
+        if seg.own and seg.volume.reference("mesh") != MESH_DIR:
+            seg.volume.with_reference("mesh", MESH_DIR).write()
         shard_of, _ = shards.locate(work["id"], spec)
         tasks = []
         for shard in np.unique(shard_of):
@@ -157,7 +156,7 @@ class Merge(Wave):
                     a = int(row["offset"]) - start
                     for lod, node, half, faces in fragments.decode_record(blob[a:a + int(row["size"])]):
                         objects[int(row["id"])][lod][node].append((half, faces))
-        lods, error, chunk = options["lods"], float(options["simplification_error"]), options["chunk"]
+        lods, error, chunk = options["lods"], float(options["simplification_error"]), options["block"]
         entries, nbytes = [], 0
         for oid in sorted(objects):
             pieces = {lod: {node: parts[0] if len(parts) == 1 else surface.weld([p[0] for p in parts], [p[1] for p in parts])

@@ -9,7 +9,8 @@ from emcore.job import Job
 from emcore.multiscale import Multiscale
 from emcore.stage import Stage, TaskContext, TaskError, Wave
 from emcore.storage import Storage
-from emcore.volume import open_scale, read_block, write_info
+from emcore.precomputed import Precomputed
+from emcore.volume import open_scale, read_block
 from functions.pyramid.cost import block_cost
 from functions.pyramid.window import to_uint8
 
@@ -26,18 +27,18 @@ class Pyramid:
         if info is None:
             raise TaskError("the rendered stack (tiles/info) does not exist yet")
         self.options = job.stage("pyramid")
-        self.dtype = info["data_type"]
-        self.multiscale = Multiscale(info["scales"][0]["size"], job.resolution, job.voxel_offset,
+        self.dtype = info.data_type
+        self.multiscale = Multiscale(info.scale(0).size, job.resolution, job.voxel_offset,
                                      self.options["chunk"], self.options["block"])
         self.jpeg = self.options["encoding"] == "jpeg"
         self.with_raw = self.options["raw"] and self.jpeg
 
-    def infos(self) -> dict[str, dict]:
+    def volumes(self, root: str) -> list[Precomputed]:
         o, ms = self.options, self.multiscale
-        out = {IMAGE: ms.info("image", "uint8", "jpeg", o["jpeg_quality"]) if self.jpeg
-               else ms.info("image", self.dtype, "raw")}
+        out = [ms.volume(root + IMAGE, "image", "uint8", "jpeg", o["jpeg_quality"]) if self.jpeg
+               else ms.volume(root + IMAGE, "image", self.dtype, "raw")]
         if self.with_raw:
-            out[RAW] = ms.info("image", self.dtype, "raw")
+            out.append(ms.volume(root + RAW, "image", self.dtype, "raw"))
         return out
 
     def layers(self, root: str) -> list[tuple[str, Any]]:
@@ -74,8 +75,8 @@ class Build(Wave):
             problem = pyramid.multiscale.problem()
             if problem:
                 raise TaskError(problem)
-            for name, info in pyramid.infos().items():
-                write_info(store, name, info)
+            for volume in pyramid.volumes(store.url):
+                volume.write()
         return [BlockTask(**box) for box in pyramid.multiscale.wave_blocks(self.level)]
 
     def run(self, ctx: TaskContext, task: BlockTask) -> dict[str, Any]:

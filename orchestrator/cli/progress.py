@@ -10,13 +10,13 @@ import sys
 import time
 
 from orchestrator.cli.common import human_seconds
-from orchestrator.engine import Events
+from orchestrator.engine import Progress
 from orchestrator.local import WaveStats
 
 INTERIM_SECONDS = 60.0     # between a long wave's lines in a log
 
 
-class Timing(Events):
+class Timing(Progress):
     """When each wave started and finished (in this run), for the summary."""
 
     def __init__(self):

@@ -25,9 +25,9 @@ def run(args) -> int:
         from orchestrator.cli.start import run_local
         print(f"resuming job {job.id!r} at {store.url}", file=sys.stderr)
         return run_local(job, store, args.workers, "resume", quiet=args.quiet)
-    from orchestrator.cloud import cloud_queue
+    from orchestrator.cloud import task_queue
     from orchestrator.sweep import register
     register(store.url)
-    resume(job, store, cloud_queue(store.url))
+    resume(job, store, task_queue(store.url))
     print(f"re-published the unfinished tasks of job {job.id!r}; follow with: emctl status {store.url}")
     return 0

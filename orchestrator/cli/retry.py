@@ -22,11 +22,11 @@ def run(args) -> int:
     job = read_job(store)
     if not is_local_job(job):
         # The orchestrator's own queue: on Google Cloud it also launches a GPU stage's Job.
-        from orchestrator.cloud import cloud_queue
+        from orchestrator.cloud import task_queue
         from orchestrator.engine import retry
         from orchestrator.sweep import register
         register(store.url)          # the sweep looks after it again until it completes
-        tasks = retry(job, store, cloud_queue(store.url))
+        tasks = retry(job, store, task_queue(store.url))
         print(f"re-published {len(tasks)} failed task(s) of job {job.id!r}; follow with: emctl status {store.url}")
         return 0
     print(f"retrying the failed tasks of job {job.id!r}", file=sys.stderr)

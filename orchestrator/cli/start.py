@@ -53,7 +53,7 @@ def run_local(job, store, workers, action: str, quiet: bool = False) -> int:
     from orchestrator.local import LocalRunner
     from orchestrator.status import job_status
     runner = LocalRunner(job, store, workers=workers)
-    runner.events = progress = progress_for(runner.stats, quiet)
+    runner.progress = progress = progress_for(runner.stats, quiet)
     try:
         stats = runner.run(action)
     except TaskError as e:
