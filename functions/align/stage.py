@@ -14,7 +14,7 @@ from typing import Any
 
 from emcore import tiles
 from emcore.alignment import TRANSFORMS_KEY, read_transforms, write_transforms
-from emcore.images import read_png_header, read_section
+from emcore.images import Expected, check_stack, job_header, job_section
 from emcore.job import Job
 from emcore.stage import Stage, TaskContext, TaskError, Wave
 from emcore.storage import Storage, open_storage
@@ -59,6 +59,7 @@ class Pairs(Wave):
     Task = PairsTask
 
     def plan(self, job: Job, store: Storage) -> list[PairsTask]:
+        check_stack(job, open_storage(job.source))
         zs = job.z_range
         return [PairsTask(z, min(RUN, zs.stop - z)) for z in range(zs.start, zs.stop, RUN)]
 
@@ -68,7 +69,7 @@ class Pairs(Wave):
 
         def partners_of(z: int) -> list[int]:
             return partners(z, last, options["reach"], options["anchors"])
-        preparer = Preparer(lambda z: read_section(source, job.section_name(z)),
+        preparer = Preparer(lambda z: job_section(job, source, z),
                             matching_factor(options, job.resolution))
         summary = {"z": [task.z, task.z + task.count - 1], "pairs": {}}
         for z, info, results in match_run(range(task.z, task.z + task.count), partners_of, preparer,
@@ -137,16 +138,11 @@ class Render(Wave):
 
     def run(self, ctx: TaskContext, task: RenderTask) -> dict[str, Any]:
         job, z = ctx.job, task.z
-        key = job.section_name(z)
-        source = ctx.source()
-        image = read_section(source, key)
         info = tiles.read_tiles_info(ctx.store)
         width, height, _ = info["scales"][0]["size"]
-        if image.dtype != info["data_type"]:
-            raise TaskError(f"section {source.url}{key} has {image.dtype} samples but the stack is {info['data_type']}")
-        if job.stage("align") is None and image.shape != (height, width):
-            raise TaskError(f"section {source.url}{key} is {image.shape[1]}x{image.shape[0]} pixels "
-                            f"but the stack is {width}x{height}")
+        # Aligned sections may differ in size (the frame holds them all); unaligned ones are the frame.
+        expect = Expected(info["data_type"], None if job.stage("align") else (width, height))
+        image = job_section(job, ctx.source(), z, expect)
         clahe = _options(job)["clahe"]
         matrix = IDENTITY if task.matrix is None else task.matrix
         if job.stage("seamless") is None:
@@ -186,12 +182,14 @@ class AlignStage(Stage):
 
 
 def _first_header(job: Job, source: Storage):
-    """The stack's geometry from the first readable section's PNG header (one ranged read). A
+    """The stack's geometry from the first readable section's header (one ranged read for a PNG,
+    one or two for a TIFF page), after checking that a multi-page stack holds every section. A
     missing or corrupt first section is skipped: its render task reports it."""
+    check_stack(job, source)
     problems = []
     for z in list(job.z_range)[:16]:
         try:
-            return read_png_header(source, job.section_name(z))
+            return job_header(job, source, z)
         except TaskError as e:
             problems.append(str(e))
     raise TaskError("cannot determine the stack's size: " + "; ".join(problems))
