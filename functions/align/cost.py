@@ -21,11 +21,12 @@ def solve_cost(job) -> dict:
     return {"bytes_in": 0, "reads": len(job.z_range), "writes": 1}
 
 
-def render_cost(store) -> dict:
+def render_cost(store, levels: bool) -> dict:
+    """`levels`: the task also records the section's levels (one more write)."""
     info = tiles.read_tiles_info(store)
     width, height, _ = info["scales"][0]["size"]
     pixels = width * height * np.dtype(info["data_type"]).itemsize
-    return {"bytes_in": pixels, "reads": 2, "writes": tiles.shards_per_section(info)}
+    return {"bytes_in": pixels, "reads": 2, "writes": tiles.shards_per_section(info) + int(levels)}
 
 
 @functools.lru_cache(maxsize=8)

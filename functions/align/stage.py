@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from emcore import tiles
+from emcore import levels, levelstore, tiles
 from emcore.alignment import TRANSFORMS_KEY, read_transforms, write_transforms
 from emcore.images import Expected, check_stack, job_header, job_section
 from emcore.job import Job
@@ -142,7 +142,7 @@ class Render(Wave):
         width, height, _ = info["scales"][0]["size"]
         # Aligned sections may differ in size (the frame holds them all); unaligned ones are the frame.
         expect = Expected(info["data_type"], None if job.stage("align") else (width, height))
-        image = job_section(job, ctx.source(), z, expect)
+        image = _levelled(job, ctx.store, z, job_section(job, ctx.source(), z, expect))
         clahe = _options(job)["clahe"]
         matrix = IDENTITY if task.matrix is None else task.matrix
         if job.stage("seamless") is None:
@@ -157,7 +157,7 @@ class Render(Wave):
         return {"bytes_in": int(image.nbytes), "z": z}
 
     def cost(self, job: Job, task: RenderTask, store: Storage) -> dict[str, int]:
-        return cost.render_cost(store)
+        return cost.render_cost(store, levelstore.measured(job.stage("pyramid"), tiles.read_tiles_info(store)["data_type"]))
 
 
 class AlignStage(Stage):
@@ -179,6 +179,21 @@ class AlignStage(Stage):
 
     def report(self, job: Job, store: Storage) -> list[str]:
         return report(store)
+
+
+def _levelled(job: Job, store: Storage, z: int, image):
+    """The section stretched by its own levels when `stages.pyramid.normalize` asks, its levels
+    recorded whenever something uses them (the stretch, or the JPEG window of 16-bit data)."""
+    pyramid = job.stage("pyramid")
+    if not levelstore.measured(pyramid, image.dtype.name):
+        return image
+    normalize = pyramid.get("normalize")
+    qs = [normalize["low_percentile"], normalize["high_percentile"]] if normalize else list(levels.DEFAULT_PERCENTILES)
+    sampled = levels.sample(image)
+    low, high = levels.percentiles(levels.histogram(sampled), qs)
+    levelstore.write_section(store, {"z": z, "dtype": image.dtype.name, "percentiles": qs, "levels": [low, high],
+                                     "sampled": int(sampled.size), "stretched": normalize is not None and high > low})
+    return levels.stretch(image, low, high) if normalize else image
 
 
 def _first_header(job: Job, source: Storage):
