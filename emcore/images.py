@@ -119,14 +119,15 @@ def read_header(store: Storage, key: str, page: int | None = None) -> SectionHea
         return _tiff_header(tiff.checked_page(tif, page or 0, where), where)
 
 
-def read_section(store: Storage, key: str, page: int | None = None, expect: Expected | None = None) -> np.ndarray:
-    """Section `key` (page `page` of a multi-page TIFF) as a 2-D grayscale array, its header
-    checked (and against `expect`) before it is decoded."""
+def read_section(store: Storage, key: str, page: int | None = None, expect: Expected | None = None,
+                 ifd: int | None = None) -> np.ndarray:
+    """Section `key` (page `page` of a multi-page TIFF, its IFD at `ifd` when known) as a 2-D
+    grayscale array, its header checked (and against `expect`) before it is decoded."""
     from emcore import tiff
     where = _where(store, key, page)
     if tiff.is_tiff(key):
         with tiff.open_tiff(store, key) as tif:
-            found = tiff.checked_page(tif, page or 0, where)
+            found = tiff.checked_page(tif, page or 0, where, ifd)
             if expect is not None:
                 expect.check(_tiff_header(found, where), where)
             return tiff.decode_page(found, where)
@@ -144,24 +145,28 @@ def job_header(job, source: Storage, z: int) -> SectionHeader:
     return read_header(source, job.section_name(z), job.section_page(z))
 
 
-def job_section(job, source: Storage, z: int, expect: Expected | None = None) -> np.ndarray:
-    """The job's section z, decoded (a file of its own, or a page of its stack)."""
-    return read_section(source, job.section_name(z), job.section_page(z), expect)
+def job_section(job, source: Storage, z: int, expect: Expected | None = None, ifd: int | None = None) -> np.ndarray:
+    """The job's section z, decoded (a file of its own, or a page of its stack, its IFD at `ifd`
+    when known)."""
+    return read_section(source, job.section_name(z), job.section_page(z), expect, ifd)
 
 
-def check_stack(job, source: Storage) -> None:
-    """A job reading a multi-page TIFF stack: the file has a page for every section it names (one
-    walk of the IFD chain, no pixels), else a TaskError naming the file and `maxz`."""
+def stack_ifds(job, source: Storage) -> list[int] | None:
+    """For a job reading a multi-page TIFF stack, where each page's IFD is (one walk of the IFD
+    chain, no pixels), after checking that the file has a page for every section the job names:
+    a TaskError naming the file and `maxz` otherwise. None for a file per section."""
     from emcore import tiff
     last = job.z_range.stop - 1
     if job.section_page(last) is None:
-        return
+        return None
     key = job.section_name(last)
     with tiff.open_tiff(source, key) as tif:
-        pages = tiff.page_count(tif)
+        ifds = tiff.ifd_offsets(tif)
+    pages = len(ifds)
     if pages <= job.section_page(last):
         raise TaskError(f"maxz: {last} names page {job.section_page(last)} of {source.url}{key}, which has "
                         f"{pages} pages (0 to {pages - 1}): set maxz to at most {pages - 1}")
+    return ifds
 
 
 def _tiff_header(found, where: str) -> SectionHeader:

@@ -45,19 +45,25 @@ def open_tiff(store: Storage, key: str) -> Iterator["tifffile.TiffFile"]:  # noq
         yield tif
 
 
-def page_count(tif) -> int:
-    """Pages in the file (walks the IFD chain: headers only, no pixels)."""
-    return len(tif.pages)
+def ifd_offsets(tif) -> list[int]:
+    """Where each page's IFD is in the file (walks the IFD chain: headers only, no pixels)."""
+    return [found.offset for found in tif.pages]
 
 
-def checked_page(tif, page: int, where: str):
+def checked_page(tif, page: int, where: str, ifd: int | None = None):
     """The TiffPage `page` of `tif`, its IFD checked as a section's header: a TaskError naming
-    `where` (the file, and the page in a stack) otherwise."""
+    `where` (the file, and the page in a stack) otherwise. `ifd`: where its IFD is, when known,
+    read there instead of walking the chain from the first page (in a compressed stack the IFDs
+    lie between the pages' data: page k costs k reads, on a bucket k requests)."""
     import tifffile
     try:
-        found = tif.pages[page]
+        if ifd is not None:
+            tif.filehandle.seek(ifd)
+            found = tifffile.TiffPage(tif, index=page)
+        else:
+            found = tif.pages[page]
     except IndexError:
-        raise TaskError(f"section {where} does not exist: the file has {page_count(tif)} pages "
+        raise TaskError(f"section {where} does not exist: the file has {len(tif.pages)} pages "
                         f"(pages count from 0)") from None
     except (tifffile.TiffFileError, ValueError, EOFError) as e:
         raise TaskError(f"section {where} has an unreadable IFD ({e})") from None

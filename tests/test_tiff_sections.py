@@ -100,6 +100,29 @@ def test_a_task_reads_only_its_own_page(tmp_path):
     assert (header.width, header.height, header.dtype) == (512, 512, "uint8")
 
 
+def test_a_render_task_goes_straight_to_its_page_in_a_compressed_stack(tmp_path):
+    """In a compressed stack the IFDs lie between the pages' data, so finding page k from the
+    first costs k reads; the render plan walks the chain once and gives each task its page's IFD."""
+    pages = 20
+    os.makedirs(tmp_path / "raw")
+    stack = smooth_stack(512, 512, pages, 8)     # noisy: each page's data is larger than a read
+    tifffile.imwrite(tmp_path / "raw" / "stack.tif", stack, compression="zstd", imagej=True)
+    job = load_job({"id": "ifd", "source": str(tmp_path / "raw"), "image": "stack.tif", "maxz": pages - 1,
+                    "dest": str(tmp_path / "out"), "stages": {"pyramid": {"block": [64, 64, 64], "chunk": [32, 32, 32]}}})
+    with tifffile.TiffFile(tmp_path / "raw" / "stack.tif") as tif:
+        offsets = [p.offset for p in tif.pages]
+    tasks = plan(ALIGN, job, open_storage(job.dest), "render")
+    assert [t["ifd"] for t in tasks] == offsets
+    source = open_storage(job.source)
+
+    def reads(page: int, ifd: int | None) -> int:
+        source.ops.clear()
+        np.testing.assert_array_equal(read_section(source, "stack.tif", page, ifd=ifd), stack[page])
+        return source.ops["read"]
+    assert reads(pages - 1, offsets[-1]) == reads(pages // 2, offsets[pages // 2]) < 8, "the last page costs what the middle one does"
+    assert reads(pages - 1, None) >= pages, "walked from the first page"
+
+
 def _write_tiff(path, data, **kw):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tifffile.imwrite(path, data, **kw)

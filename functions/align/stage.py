@@ -9,12 +9,13 @@ Without `stages.align` only `render` runs, with identity transforms: the pyramid
 rendered tiles, so there is one path whether or not alignment ran."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from emcore import levels, levelstore, tiles
 from emcore.alignment import TRANSFORMS_KEY, read_transforms, write_transforms
-from emcore.images import Expected, check_stack, job_header, job_section
+from emcore.images import Expected, job_header, job_section, stack_ifds
 from emcore.job import Job
 from emcore.stage import Stage, TaskContext, TaskError, Wave
 from emcore.storage import Storage, open_storage
@@ -53,13 +54,14 @@ class SolveTask:
 class RenderTask:
     z: int
     matrix: list | None = None      # section -> frame; None: identity (no alignment)
+    ifd: int | None = None          # where the section's IFD is in a multi-page TIFF stack
 
 
 class Pairs(Wave):
     Task = PairsTask
 
     def plan(self, job: Job, store: Storage) -> list[PairsTask]:
-        check_stack(job, open_storage(job.source))
+        stack_ifds(job, open_storage(job.source))    # a stack short of maxz fails here, not in a task
         zs = job.z_range
         return [PairsTask(z, min(RUN, zs.stop - z)) for z in range(zs.start, zs.stop, RUN)]
 
@@ -121,6 +123,7 @@ class Render(Wave):
 
     def plan(self, job: Job, store: Storage) -> list[RenderTask]:
         source = open_storage(job.source)
+        ifds = stack_ifds(job, source)
         header = _first_header(job, source)
         if job.stage("align") is None:
             width, height = header.width, header.height
@@ -132,6 +135,9 @@ class Render(Wave):
             width, height = doc["frame"]["width"], doc["frame"]["height"]
             # Each task gets its own matrix: no render task reads the whole transforms.json.
             tasks = [RenderTask(s["z"], s["matrix"]) for s in doc["sections"]]
+        if ifds is not None:
+            # Each task goes straight to its page's IFD: one walk of the chain here, not one per task.
+            tasks = [dataclasses.replace(t, ifd=ifds[job.section_page(t.z)]) for t in tasks]
         tiles.write_tiles_info(store, [width, height, len(job.z_range)], header.dtype, job.resolution,
                                job.voxel_offset, tiles.tile_shape(width, height, _tile(job)))
         return tasks
@@ -142,7 +148,7 @@ class Render(Wave):
         width, height, _ = info["scales"][0]["size"]
         # Aligned sections may differ in size (the frame holds them all); unaligned ones are the frame.
         expect = Expected(info["data_type"], None if job.stage("align") else (width, height))
-        image = _levelled(job, ctx.store, z, job_section(job, ctx.source(), z, expect))
+        image = _levelled(job, ctx.store, z, job_section(job, ctx.source(), z, expect, task.ifd))
         clahe = _options(job)["clahe"]
         matrix = IDENTITY if task.matrix is None else task.matrix
         if job.stage("seamless") is None:
@@ -198,9 +204,8 @@ def _levelled(job: Job, store: Storage, z: int, image):
 
 def _first_header(job: Job, source: Storage):
     """The stack's geometry from the first readable section's header (one ranged read for a PNG,
-    one or two for a TIFF page), after checking that a multi-page stack holds every section. A
-    missing or corrupt first section is skipped: its render task reports it."""
-    check_stack(job, source)
+    one or two for a TIFF page). A missing or corrupt first section is skipped: its render task
+    reports it."""
     problems = []
     for z in list(job.z_range)[:16]:
         try:
