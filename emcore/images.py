@@ -1,6 +1,6 @@
 """Reading raw sections: headers (cheap ranged reads) and whole images, with errors that name
 the object and say what is wrong with it. PNG here; TIFF files and multi-page TIFF stacks in
-emcore/tiff.py, chosen by the name's extension (`read_header`, `read_image`).
+emcore/tiff.py, chosen by the name's extension (`read_header`, `read_section`).
 
 A PNG's header says how large the image is before any pixel is decoded, so a section is checked
 against MAX_PIXELS first: a few hundred kilobytes of PNG can claim gigabytes of pixels (a
@@ -128,8 +128,9 @@ def read_section(store: Storage, key: str, page: int | None = None, expect: Expe
     if tiff.is_tiff(key):
         with tiff.open_tiff(store, key) as tif:
             found = tiff.checked_page(tif, page or 0, where, ifd)
+            header = _tiff_header(found, where)
             if expect is not None:
-                expect.check(_tiff_header(found, where), where)
+                expect.check(header, where)
             return tiff.decode_page(found, where)
     try:
         data = store.read(key)

@@ -3,8 +3,8 @@ and microscopes write them), read through ranged reads (emcore/rangedfile.py).
 
 A page's IFD says its size, sample type, samples per pixel and compression before any pixel is
 decoded, so every check PNG sections get (emcore/images.py) is made on the IFD first, and only
-the page a task needs is decoded: tifffile walks the IFD chain to that page and reads its strips
-or tiles, never the other pages' pixels.
+the page a task needs is decoded: tifffile reads that page's IFD (walking the chain to it, or
+straight at the offset the render plan found) and its strips or tiles, never other pages' pixels.
 """
 from __future__ import annotations
 
@@ -36,13 +36,13 @@ def open_tiff(store: Storage, key: str) -> Iterator["tifffile.TiffFile"]:  # noq
         handle = open_ranged(store, key)
     except NotFound:
         raise TaskError(f"section {name} does not exist") from None
-    try:
-        tif = tifffile.TiffFile(handle, name=key)
-    except (tifffile.TiffFileError, ValueError, EOFError, OSError) as e:
-        handle.close()
-        raise TaskError(f"section {name} is not a readable TIFF file ({e})") from None
-    with tif:
-        yield tif
+    with handle:
+        try:
+            tif = tifffile.TiffFile(handle, name=key)
+        except (tifffile.TiffFileError, ValueError, EOFError, OSError) as e:
+            raise TaskError(f"section {name} is not a readable TIFF file ({e})") from None
+        with tif:
+            yield tif
 
 
 def ifd_offsets(tif) -> list[int]:

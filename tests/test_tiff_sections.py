@@ -144,6 +144,20 @@ def test_unsupported_tiffs_are_refused_before_decoding(tmp_path, data, kw, says)
         read_section(open_storage(str(tmp_path)), "s.tif")
 
 
+def test_a_tiff_claiming_a_huge_image_is_refused_before_decoding(tmp_path):
+    """The header says 40000 x 40000 (1.6 GB of pixels; the file is sparse here): refused from
+    the IFD, nothing allocated."""
+    tifffile.imwrite(tmp_path / "bomb.tif", shape=(40000, 40000), dtype="uint8")
+    with pytest.raises(TaskError, match="bomb.tif is 40000x40000 pixels; at most 1,073,741,824"):
+        read_section(open_storage(str(tmp_path)), "bomb.tif")
+
+
+def test_a_file_that_is_not_a_tiff_is_named(tmp_path):
+    (tmp_path / "s.tif").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    with pytest.raises(TaskError, match=r"s.tif is not a readable TIFF file"):
+        read_section(open_storage(str(tmp_path)), "s.tif")
+
+
 def test_pages_of_another_size_are_refused_naming_the_page(tmp_path):
     os.makedirs(tmp_path / "raw")
     with tifffile.TiffWriter(tmp_path / "raw" / "stack.tif") as w:
