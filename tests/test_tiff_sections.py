@@ -185,3 +185,35 @@ def test_a_stack_with_fewer_pages_than_maxz_is_refused_naming_file_and_field(tmp
 def test_section_patterns_are_checked(tmp_path, image, says):
     with pytest.raises(ConfigError, match=says):
         _job(tmp_path, image)
+
+
+@pytest.fixture(params=[pytest.param("gs", marks=pytest.mark.emulator), pytest.param("s3", marks=pytest.mark.emulator)])
+def bucket(request):
+    """A fresh bucket on fake-gcs-server or moto: sections read through the clients' ranged reads."""
+    import uuid
+    name = f"t{uuid.uuid4().hex[:16]}"
+    if request.param == "gs":
+        request.getfixturevalue("gcs_server")
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+        storage.Client(project="test", credentials=AnonymousCredentials()).create_bucket(name)
+    else:
+        request.getfixturevalue("s3_server")
+        import boto3
+        boto3.client("s3").create_bucket(Bucket=name)
+    return open_storage(f"{request.param}://{name}/raw/")
+
+
+def test_pages_of_a_stack_in_a_bucket_read_through_ranged_requests(bucket, tmp_path):
+    stack = smooth_stack(256, 192, 6, 16)
+    tifffile.imwrite(tmp_path / "stack.tif", stack, compression="zstd", ome=True)
+    bucket.write("stack.tif", (tmp_path / "stack.tif").read_bytes())
+    with tifffile.TiffFile(tmp_path / "stack.tif") as tif:
+        offsets = [p.offset for p in tif.pages]
+    for z in (0, 3, 5):
+        np.testing.assert_array_equal(read_section(bucket, "stack.tif", z), stack[z])
+        np.testing.assert_array_equal(read_section(bucket, "stack.tif", z, ifd=offsets[z]), stack[z])
+    with pytest.raises(TaskError, match=r"stack.tif page 6 does not exist: the file has 6 pages"):
+        read_section(bucket, "stack.tif", 6)
+    with pytest.raises(TaskError, match=r"raw/missing.tif does not exist"):
+        read_header(bucket, "missing.tif")
