@@ -4,6 +4,7 @@ the same pyramid, read back by CloudVolume, as the same pixels given as PNG; a t
 its own page; bad TIFFs are refused naming the file, the page or the field."""
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -217,3 +218,27 @@ def test_pages_of_a_stack_in_a_bucket_read_through_ranged_requests(bucket, tmp_p
         read_section(bucket, "stack.tif", 6)
     with pytest.raises(TaskError, match=r"raw/missing.tif does not exist"):
         read_header(bucket, "missing.tif")
+
+
+def test_an_aligned_tiff_stack_gives_the_alignment_and_pyramid_of_its_pngs(tmp_path):
+    """The align waves read a stack's pages as they read PNG files: the same transforms, the same
+    rendered pyramid."""
+    import cv2
+    from orchestrator.samplestack import write_stack
+    sections = 6
+    write_stack(str(tmp_path / "raw"), 256, sections, seed=4, misalign=True)
+    pages = np.stack([cv2.imread(str(tmp_path / "raw" / f"img{z:05d}.png"), cv2.IMREAD_UNCHANGED)
+                      for z in range(sections)])
+    tifffile.imwrite(tmp_path / "raw" / "stack.tif", pages, compression="lzw", imagej=True)
+    outputs = {}
+    for image in ("img%05d.png", "stack.tif"):
+        job = load_job({"id": "aligned", "source": str(tmp_path / "raw"), "image": image, "maxz": sections - 1,
+                        "dest": str(tmp_path / image.replace("%", "")), "stages": {
+                            "align": {}, "pyramid": {"block": [128, 128, 16], "chunk": [64, 64, 8], "raw": True}}})
+        store = _run(job)
+        transforms = json.loads(store.read("align/transforms.json"))
+        outputs[image] = ([s["matrix"] for s in transforms["sections"]], _layers(store)["image_raw"])
+    (png_matrices, png_scales), (tif_matrices, tif_scales) = outputs.values()
+    assert tif_matrices == png_matrices
+    for got, want in zip(tif_scales, png_scales, strict=True):
+        np.testing.assert_array_equal(got, want)
