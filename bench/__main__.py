@@ -9,6 +9,7 @@ import time
 
 # name -> (full arguments, quick arguments)
 BENCHES = {
+    "sections": ([], ["--quick"]),
     "pyramid": ([], ["--quick"]),
     "align": (["--sizes", "2048,8192"], ["--sizes", "2048", "--solve", "200"]),
     "align_drift": ([], ["--sections", "60"]),

@@ -24,7 +24,7 @@ import json
 import numpy as np
 
 from emcore.alignment import TRANSFORMS_KEY, read_transforms
-from emcore.images import read_png_header
+from emcore.images import job_header
 from emcore.job import Job
 from emcore.precomputed import Precomputed, ScaleMeta
 from emcore.stage import TaskError
@@ -48,7 +48,7 @@ def affine_frame(job: Job, store: Storage) -> dict:
                         "blank": "blank" in by_z.get(z, {}).get("flags", [])} for z in job.z_range}
         return {"width": int(doc["frame"]["width"]), "height": int(doc["frame"]["height"]), "sections": sections}
     source = open_storage(job.source)
-    header = read_png_header(source, job.section_name(job.z_range.start))
+    header = job_header(job, source, job.z_range.start)
     return {"width": header.width, "height": header.height,
             "sections": {z: {"matrix": IDENTITY, "blank": False} for z in job.z_range}}
 

@@ -1,5 +1,6 @@
-"""Reading raw sections: PNG headers (cheap ranged reads) and whole images, with errors that name
-the object and say what is wrong with it.
+"""Reading raw sections: headers (cheap ranged reads) and whole images, with errors that name
+the object and say what is wrong with it. PNG here; TIFF files and multi-page TIFF stacks in
+emcore/tiff.py, chosen by the name's extension (`read_header`, `read_section`).
 
 A PNG's header says how large the image is before any pixel is decoded, so a section is checked
 against MAX_PIXELS first: a few hundred kilobytes of PNG can claim gigabytes of pixels (a
@@ -89,9 +90,89 @@ def decode_png(data: bytes, name: str) -> np.ndarray:
     return image
 
 
-def read_section(store: Storage, key: str) -> np.ndarray:
+@dataclass(frozen=True)
+class Expected:
+    """What a section must be to join the stack, checked on its header before it is decoded."""
+    dtype: str
+    size: tuple[int, int] | None = None   # (width, height), when every section is the stack's size
+
+    def check(self, header: SectionHeader, where: str) -> None:
+        if header.dtype != self.dtype:
+            raise TaskError(f"section {where} has {header.dtype} samples but the stack is {self.dtype}")
+        if self.size is not None and (header.width, header.height) != tuple(self.size):
+            raise TaskError(f"section {where} is {header.width}x{header.height} pixels "
+                            f"but the stack is {self.size[0]}x{self.size[1]}")
+
+
+def _where(store: Storage, key: str, page: int | None) -> str:
+    return store.url + key + ("" if page is None else f" page {page}")
+
+
+def read_header(store: Storage, key: str, page: int | None = None) -> SectionHeader:
+    """Width, height and sample type of section `key` (page `page` of a multi-page TIFF), from its
+    header alone."""
+    from emcore import tiff
+    if not tiff.is_tiff(key):
+        return read_png_header(store, key)
+    with tiff.open_tiff(store, key) as tif:
+        where = _where(store, key, page)
+        return _tiff_header(tiff.checked_page(tif, page or 0, where), where)
+
+
+def read_section(store: Storage, key: str, page: int | None = None, expect: Expected | None = None,
+                 ifd: int | None = None) -> np.ndarray:
+    """Section `key` (page `page` of a multi-page TIFF, its IFD at `ifd` when known) as a 2-D
+    grayscale array, its header checked (and against `expect`) before it is decoded."""
+    from emcore import tiff
+    where = _where(store, key, page)
+    if tiff.is_tiff(key):
+        with tiff.open_tiff(store, key) as tif:
+            found = tiff.checked_page(tif, page or 0, where, ifd)
+            header = _tiff_header(found, where)
+            if expect is not None:
+                expect.check(header, where)
+            return tiff.decode_page(found, where)
     try:
         data = store.read(key)
     except NotFound:
-        raise TaskError(f"section {store.url}{key} does not exist") from None
-    return decode_png(data, store.url + key)
+        raise TaskError(f"section {where} does not exist") from None
+    if expect is not None:
+        expect.check(parse_png_header(data[:33], where), where)
+    return decode_png(data, where)
+
+
+def job_header(job, source: Storage, z: int) -> SectionHeader:
+    """The header of the job's section z (a file of its own, or a page of its stack)."""
+    return read_header(source, job.section_name(z), job.section_page(z))
+
+
+def job_section(job, source: Storage, z: int, expect: Expected | None = None, ifd: int | None = None) -> np.ndarray:
+    """The job's section z, decoded (a file of its own, or a page of its stack, its IFD at `ifd`
+    when known)."""
+    return read_section(source, job.section_name(z), job.section_page(z), expect, ifd)
+
+
+def stack_ifds(job, source: Storage) -> list[int] | None:
+    """For a job reading a multi-page TIFF stack, where each page's IFD is (one walk of the IFD
+    chain, no pixels), after checking that the file has a page for every section the job names:
+    a TaskError naming the file and `maxz` otherwise. None for a file per section."""
+    from emcore import tiff
+    last = job.z_range.stop - 1
+    if job.section_page(last) is None:
+        return None
+    key = job.section_name(last)
+    with tiff.open_tiff(source, key) as tif:
+        ifds = tiff.ifd_offsets(tif)
+    pages = len(ifds)
+    if pages <= job.section_page(last):
+        raise TaskError(f"maxz: {last} names page {job.section_page(last)} of {source.url}{key}, which has "
+                        f"{pages} pages (0 to {pages - 1}): set maxz to at most {pages - 1}")
+    return ifds
+
+
+def _tiff_header(found, where: str) -> SectionHeader:
+    header = SectionHeader(int(found.imagewidth), int(found.imagelength), np.dtype(found.dtype).name, GRAY)
+    if header.width == 0 or header.height == 0 or header.width * header.height > MAX_PIXELS:
+        raise TaskError(f"section {where} is {header.width}x{header.height} pixels; at most {MAX_PIXELS:,} pixels "
+                        f"(e.g. 32768x32768) are supported: split or downsample it first")
+    return header

@@ -25,17 +25,26 @@ _PLACEHOLDER = re.compile(r"%0?(\d*)d")
 MAX_FIELD_WIDTH = 12
 
 
+def is_stack_pattern(value: str) -> bool:
+    """A name without a placeholder names one multi-page TIFF whose page z is section z."""
+    return "%" not in value and value.lower().endswith((".tif", ".tiff"))
+
+
 def _check_pattern(value: str) -> str | None:
     """Checked by parsing, never by formatting: `%0999999999d` would allocate a gigabyte."""
+    if not value.lower().endswith((".png", ".tif", ".tiff")):
+        return f"must name PNG (.png) or TIFF (.tif, .tiff) files, got {value[:80]!r}"
     found = _PLACEHOLDER.findall(value)
-    if len(found) != 1 or value.count("%") != 1:
-        return f"must contain exactly one integer placeholder such as %05d (and no other %), got {value[:80]!r}"
-    if found[0] and int(found[0]) > MAX_FIELD_WIDTH:
+    stack = is_stack_pattern(value)
+    if not stack and (len(found) != 1 or value.count("%") != 1):
+        return (f"must contain exactly one integer placeholder such as %05d (and no other %), or name one "
+                f"multi-page TIFF, got {value[:80]!r}")
+    if found and found[0] and int(found[0]) > MAX_FIELD_WIDTH:
         return f"field width {found[0][:12]} is too wide: at most {MAX_FIELD_WIDTH} digits"
     if len(value) > 512:
         return "is longer than 512 characters"
     try:
-        check_key(value % 0)
+        check_key(value if stack else value % 0)
     except BadKey:
         return f"must name a file below `source` (no '..', no leading '/'), got {value[:80]!r}"
     return None
@@ -46,9 +55,11 @@ JOB_FIELDS = (
           check=lambda v: None if _ID.match(v) else f"must match {_ID.pattern}, got {v!r}"),
     Field("dest", "url", doc="Job root: every output and all job state live under it."),
     Field("source", "url", None, nullable=True,
-          doc="Where the raw PNG sections are. Needed by the image stages (align, pyramid)."),
+          doc="Where the raw sections (PNG or TIFF) are. Needed by the image stages (align, pyramid)."),
     Field("image", "str", "img%05d.png", check=_check_pattern,
-          doc="Section file name pattern below `source`, printf-style with the z index."),
+          doc="Section file name pattern below `source`, printf-style with the z index; PNG or TIFF (8 or 16 bit; "
+              "TIFF uncompressed, LZW, deflate or zstd) by its extension. A TIFF name without a placeholder "
+              "(`stack.tif`) is a multi-page stack (plain, ImageJ or OME-TIFF) whose page z is section z."),
     Field("minz", "int", 0, minimum=0, maximum=MAX_Z, doc="First section index (inclusive)."),
     Field("maxz", "int", None, nullable=True, minimum=0, maximum=MAX_Z, doc="Last section index (inclusive)."),
     Field("resolution", "number3", [8, 8, 8], minimum=1e-9, doc="Voxel size in nanometres [x, y, z]."),
@@ -90,7 +101,13 @@ class Job:
         return self.config["voxel_offset"]
 
     def section_name(self, z: int) -> str:
-        return self.config["image"] % z
+        """The file holding section z."""
+        pattern = self.config["image"]
+        return pattern if is_stack_pattern(pattern) else pattern % z
+
+    def section_page(self, z: int) -> int | None:
+        """Section z's page in a multi-page TIFF stack; None when each section is a file."""
+        return z if is_stack_pattern(self.config["image"]) else None
 
     def stage(self, name: str) -> dict[str, Any] | None:
         """The stage's validated options, or None if the job does not run it."""

@@ -74,6 +74,9 @@ class Storage(ABC):
     def _exists(self, key: str) -> bool: ...
 
     @abstractmethod
+    def _size(self, key: str) -> int: ...
+
+    @abstractmethod
     def _list_page(self, prefix: str, token: str | None, page_size: int
                    ) -> tuple[list[tuple[str, float]], str | None]:
         """One page of (key, modification time in epoch seconds) under prefix, and the next token."""
@@ -90,6 +93,12 @@ class Storage(ABC):
         """Bytes [start, end) of the object."""
         self.ops["read"] += 1
         return self._read(check_key(key), start, end)
+
+    def size(self, key: str) -> int:
+        """The object's length in bytes (NotFound if it does not exist): what a reader that seeks
+        from the end, such as a TIFF parser over ranged reads, needs first."""
+        self.ops["stat"] += 1
+        return self._size(check_key(key))
 
     def write(self, key: str, data: bytes, temporary: bool = False) -> None:
         """`temporary`: an intermediate the bucket's lifecycle rule may delete after some days
@@ -207,6 +216,11 @@ class FileStorage(Storage):
     def _exists(self, key):
         return os.path.isfile(self._path(key))
 
+    def _size(self, key):
+        if not os.path.isfile(self._path(key)):  # a directory is not an object either
+            raise NotFound(self.url + key)
+        return os.path.getsize(self._path(key))
+
     def _list_page(self, prefix, token, page_size):
         # Walk from the deepest directory the prefix names; a local tree is listed whole and paged
         # from memory, which keeps the interface's paging contract without a second walker. The
@@ -293,6 +307,9 @@ class MemoryStorage(Storage):
 
     def _exists(self, key):
         return self.prefix + key in self.objects
+
+    def _size(self, key):
+        return len(self._read(key, None, None))
 
     def _list_page(self, prefix, token, page_size):
         full = self.prefix + prefix

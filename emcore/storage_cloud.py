@@ -138,6 +138,13 @@ class GCSStorage(_CloudStorage):
         with self._errors("stat", key):
             return self._blob(key).exists()
 
+    def _size(self, key):
+        with self._errors("read", key):
+            blob = _gcs_client().bucket(self.bucket).get_blob(self.prefix + key)
+        if blob is None:
+            raise NotFound(self.url + key)
+        return int(blob.size)
+
     def _list_page(self, prefix, token, page_size):
         with self._errors("list", prefix):
             it = _gcs_client().list_blobs(self.bucket, prefix=self.prefix + prefix, page_size=page_size,
@@ -207,8 +214,18 @@ class S3Storage(_CloudStorage):
 
     def _head(self, key: str) -> dict | None:
         """The object's user metadata, or None if it does not exist."""
+        r = self._stat(key)
+        return None if r is None else r["Metadata"]
+
+    def _stat(self, key: str) -> dict | None:
         r = self._call("stat", key, "head_object", expect=("404", "NoSuchKey"))
-        return None if isinstance(r, str) else r["Metadata"]
+        return None if isinstance(r, str) else r
+
+    def _size(self, key):
+        r = self._stat(key)
+        if r is None:
+            raise NotFound(self.url + key)
+        return int(r["ContentLength"])
 
     def _exists(self, key):
         return self._head(key) is not None

@@ -50,6 +50,12 @@ def section_index(job: Job, url: str) -> int | None:
     return z if z in job.z_range else None
 
 
+def is_stack_file(job: Job, url: str) -> bool:
+    """`url` is the multi-page TIFF holding every section of the job: its arrival starts it."""
+    first = job.z_range.start
+    return job.section_page(first) is not None and url == (job.source or "") + job.section_name(first)
+
+
 def _start(job: Job, dest: Storage, queue, turn: Turn) -> None:
     engine.submit_job(dest, job)
     pending = engine.advance(job, dest, queue, turn=turn)
@@ -94,6 +100,9 @@ def on_upload(bucket_url: str, key: str, queue, turn: Turn) -> str:
     if rest == "job.json":
         sweep.register(job.dest, inbox.url)
         return record_listed(job, inbox, dest, None, queue, turn)
+    if is_stack_file(job, bucket_url + key):
+        _start(job, dest, queue, turn)
+        return "stack arrived"
     z = section_index(job, bucket_url + key)
     if z is None:
         return "ignored: not a section of the job"
@@ -119,6 +128,9 @@ def record_listed(job: Job, inbox: Storage, dest: Storage, token: str | None, qu
     page, token = source.list_page("", token, SECTIONS_PER_EVENT)
     present = 0
     for key, _ in page:
+        if is_stack_file(job, source.url + key):
+            _start(job, dest, queue, turn)
+            return "config: the stack is there; started"
         z = section_index(job, source.url + key)
         if z is not None:
             present += 1

@@ -43,8 +43,8 @@ def upload_job(job: Job, raw_config: dict) -> str:
     config = dict(raw_config)
     if job.source and is_local(job.source):
         local = open_storage(job.source)
-        for z in job.z_range:
-            name = job.section_name(z)
+        # A multi-page stack is one file for every section: uploaded once.
+        for name in dict.fromkeys(job.section_name(z) for z in job.z_range):
             _put(inbox, f"raw/{name}", local.read(name))
         config["source"] = inbox.url + "raw/"
     # The config last: its event lists the sections once, instead of each section's event

@@ -73,6 +73,7 @@ def test_ranged_read(store):
     assert store.read_range("r", len(data), len(data) + 5) == b""  # entirely past the end
     assert store.read_range("r", 7, 7) == b""
     assert store.read_range("r", 9, 3) == b""
+    assert store.size("r") == len(data)
 
 
 def test_missing_object_raises_not_found(store):
@@ -82,6 +83,8 @@ def test_missing_object_raises_not_found(store):
         store.read_range("no/such/key", 0, 10)
     with pytest.raises(NotFound):
         store.read_range("nope", 5, 5)
+    with pytest.raises(NotFound):
+        store.size("nope")
     assert issubclass(NotFound, KeyError)
 
 

@@ -128,3 +128,24 @@ def test_two_uploads_never_overwrite_each_other(tmp_path):
     with pytest.raises(JobConflict, match="raw/img00000.png holds another upload"):
         upload_job(job, config(job.dest))
     assert open_storage(url.rsplit("/", 1)[0] + "/").read("raw/img00000.png") == b"section a"
+
+
+@pytest.mark.parametrize("config_first", [True, False])
+def test_a_multi_page_stack_starts_its_job_when_the_file_arrives(tmp_path, config_first):
+    """One file holds every section: uploaded once, and its arrival (before or after the config)
+    starts the job, each of its pages a render task."""
+    import tifffile
+    tifffile.imwrite(tmp_path / "stack.tif", np.full((5, 8, 8), 7, np.uint8), imagej=True)
+    bucket = f"mem://trigger-stack-{config_first}/"
+    config = {"id": "st", "source": str(tmp_path), "image": "stack.tif", "maxz": 4, "dest": f"{bucket}jobs/st/",
+              "stages": {"pyramid": {}}}
+    job = load_job(config)
+    url = upload_job(job, config)
+    inbox = open_storage(url.rsplit("/", 1)[0] + "/")
+    assert list(inbox.list("raw/")) == ["raw/stack.tif"], "uploaded once"
+    queue = RecordingQueue()
+    order = ["job.json", "raw/stack.tif"] if config_first else ["raw/stack.tif", "job.json"]
+    for key in order:
+        trigger.on_upload(bucket, inbox.url[len(bucket):] + key, queue, Turn(5000))
+    render = collections.Counter(m.task for m in queue.messages if m.wave_id == "align.render")
+    assert render == {z: 1 for z in range(5)}

@@ -9,12 +9,13 @@ Without `stages.align` only `render` runs, with identity transforms: the pyramid
 rendered tiles, so there is one path whether or not alignment ran."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from emcore import tiles
+from emcore import levels, levelstore, tiles
 from emcore.alignment import TRANSFORMS_KEY, read_transforms, write_transforms
-from emcore.images import read_png_header, read_section
+from emcore.images import Expected, job_header, job_section, stack_ifds
 from emcore.job import Job
 from emcore.stage import Stage, TaskContext, TaskError, Wave
 from emcore.storage import Storage, open_storage
@@ -53,12 +54,14 @@ class SolveTask:
 class RenderTask:
     z: int
     matrix: list | None = None      # section -> frame; None: identity (no alignment)
+    ifd: int | None = None          # where the section's IFD is in a multi-page TIFF stack
 
 
 class Pairs(Wave):
     Task = PairsTask
 
     def plan(self, job: Job, store: Storage) -> list[PairsTask]:
+        stack_ifds(job, open_storage(job.source))    # a stack short of maxz fails here, not in a task
         zs = job.z_range
         return [PairsTask(z, min(RUN, zs.stop - z)) for z in range(zs.start, zs.stop, RUN)]
 
@@ -68,7 +71,7 @@ class Pairs(Wave):
 
         def partners_of(z: int) -> list[int]:
             return partners(z, last, options["reach"], options["anchors"])
-        preparer = Preparer(lambda z: read_section(source, job.section_name(z)),
+        preparer = Preparer(lambda z: job_section(job, source, z),
                             matching_factor(options, job.resolution))
         summary = {"z": [task.z, task.z + task.count - 1], "pairs": {}}
         for z, info, results in match_run(range(task.z, task.z + task.count), partners_of, preparer,
@@ -120,6 +123,7 @@ class Render(Wave):
 
     def plan(self, job: Job, store: Storage) -> list[RenderTask]:
         source = open_storage(job.source)
+        ifds = stack_ifds(job, source)
         header = _first_header(job, source)
         if job.stage("align") is None:
             width, height = header.width, header.height
@@ -131,22 +135,20 @@ class Render(Wave):
             width, height = doc["frame"]["width"], doc["frame"]["height"]
             # Each task gets its own matrix: no render task reads the whole transforms.json.
             tasks = [RenderTask(s["z"], s["matrix"]) for s in doc["sections"]]
+        if ifds is not None:
+            # Each task goes straight to its page's IFD: one walk of the chain here, not one per task.
+            tasks = [dataclasses.replace(t, ifd=ifds[job.section_page(t.z)]) for t in tasks]
         tiles.write_tiles_info(store, [width, height, len(job.z_range)], header.dtype, job.resolution,
                                job.voxel_offset, tiles.tile_shape(width, height, _tile(job)))
         return tasks
 
     def run(self, ctx: TaskContext, task: RenderTask) -> dict[str, Any]:
         job, z = ctx.job, task.z
-        key = job.section_name(z)
-        source = ctx.source()
-        image = read_section(source, key)
         info = tiles.read_tiles_info(ctx.store)
         width, height, _ = info.scale(0).size
-        if image.dtype != info.data_type:
-            raise TaskError(f"section {source.url}{key} has {image.dtype} samples but the stack is {info.data_type}")
-        if job.stage("align") is None and image.shape != (height, width):
-            raise TaskError(f"section {source.url}{key} is {image.shape[1]}x{image.shape[0]} pixels "
-                            f"but the stack is {width}x{height}")
+        # Aligned sections may differ in size (the frame holds them all); unaligned ones are the frame.
+        expect = Expected(info.data_type, None if job.stage("align") else (width, height))
+        image = _levelled(job, ctx.store, z, job_section(job, ctx.source(), z, expect, task.ifd))
         clahe = _options(job)["clahe"]
         matrix = IDENTITY if task.matrix is None else task.matrix
         if job.stage("seamless") is None:
@@ -161,7 +163,8 @@ class Render(Wave):
         return {"bytes_in": int(image.nbytes), "z": z}
 
     def cost(self, job: Job, task: RenderTask, store: Storage) -> dict[str, int]:
-        return cost.render_cost(store)
+        dtype = tiles.read_tiles_info(store)["data_type"]
+        return cost.render_cost(store, levelstore.measured(job.stage("pyramid"), dtype))
 
 
 class AlignStage(Stage):
@@ -185,13 +188,29 @@ class AlignStage(Stage):
         return report(store)
 
 
+def _levelled(job: Job, store: Storage, z: int, image):
+    """The section stretched by its own levels when `stages.pyramid.normalize` asks, its levels
+    recorded whenever something uses them (the stretch, or the JPEG window of 16-bit data)."""
+    pyramid = job.stage("pyramid")
+    if not levelstore.measured(pyramid, image.dtype.name):
+        return image
+    normalize = pyramid.get("normalize")
+    qs = [normalize["low_percentile"], normalize["high_percentile"]] if normalize else list(levels.DEFAULT_PERCENTILES)
+    sampled = levels.sample(image)
+    low, high = levels.percentiles(levels.histogram(sampled), qs)
+    levelstore.write_section(store, {"z": z, "dtype": image.dtype.name, "percentiles": qs, "levels": [low, high],
+                                     "sampled": int(sampled.size), "stretched": normalize is not None and high > low})
+    return levels.stretch(image, low, high) if normalize else image
+
+
 def _first_header(job: Job, source: Storage):
-    """The stack's geometry from the first readable section's PNG header (one ranged read). A
-    missing or corrupt first section is skipped: its render task reports it."""
+    """The stack's geometry from the first readable section's header (one ranged read for a PNG,
+    one or two for a TIFF page). A missing or corrupt first section is skipped: its render task
+    reports it."""
     problems = []
     for z in list(job.z_range)[:16]:
         try:
-            return read_png_header(source, job.section_name(z))
+            return job_header(job, source, z)
         except TaskError as e:
             problems.append(str(e))
     raise TaskError("cannot determine the stack's size: " + "; ".join(problems))

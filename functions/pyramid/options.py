@@ -1,5 +1,30 @@
 """Options of the `pyramid` stage (`stages.pyramid` in job.json)."""
+from emcore.levels import DEFAULT_PERCENTILES
 from emcore.schema import Field, Section
+
+
+def _check_normalize(options: dict) -> tuple[str, str] | None:
+    if options["low_percentile"] >= options["high_percentile"]:
+        return "high_percentile", (f"must be above low_percentile ({options['low_percentile']}), "
+                                   f"got {options['high_percentile']}")
+    return None
+
+
+NORMALIZE = Section(
+    "normalize",
+    "Contrast normalization across sections (as igneous' LuminanceLevels and ContrastNormalization): render "
+    "measures each section's levels (its intensity percentiles, on a regular sample of at least 4 million of its "
+    "pixels), stores them under `<dest>/levels/`, and stretches the section so that `low_percentile` maps to 0 "
+    "and `high_percentile` to the sample type's maximum, before its single resampling. Present (even `{}`) to "
+    "normalize; absent, sections keep their levels.",
+    fields=(
+        Field("low_percentile", "number", DEFAULT_PERCENTILES[0], minimum=0, maximum=100,
+              doc="Percentile of each section's intensities mapped to 0 (darker pixels are clipped to 0)."),
+        Field("high_percentile", "number", DEFAULT_PERCENTILES[1], minimum=0, maximum=100,
+              doc="Percentile of each section's intensities mapped to the maximum (255 or 65535)."),
+    ),
+    check=_check_normalize,
+)
 
 
 def _check(options: dict) -> tuple[str, str] | None:
@@ -29,7 +54,10 @@ OPTIONS = Section(
               doc="Keep the rendered sections (`<dest>/tiles/`, as large as the stack) after the pyramid is built; "
                   "by default a last wave (`pyramid.tidy`) deletes them."),
         Field("window", "int2", None, nullable=True,
-              doc="16-bit data only: [low, high] sample values mapped to 0 and 255 in the JPEG layer (default: the full 16-bit range)."),
+              doc="16-bit data only: [low, high] sample values mapped to 0 and 255 in the JPEG layer. Default: from "
+                  "the sections' measured levels, the lowest 1st and the highest 99th percentile of up to 64 "
+                  "sections spread over the stack (the full range when `normalize` stretched them)."),
     ),
+    sections=(NORMALIZE,),
     check=_check,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from emcore import tiles
+from emcore import levelstore, tiles
 from emcore.job import Job
 from emcore.multiscale import Multiscale
 from emcore.stage import Stage, TaskContext, TaskError, Wave
@@ -12,7 +12,7 @@ from emcore.storage import Storage
 from emcore.precomputed import Precomputed
 from emcore.volume import open_scale, read_block
 from functions.pyramid.cost import block_cost
-from functions.pyramid.window import to_uint8
+from functions.pyramid.window import from_levels, to_uint8
 
 IMAGE, RAW = "image", "image_raw"
 TIDY = "tidy"
@@ -27,6 +27,7 @@ class Pyramid:
         if info is None:
             raise TaskError("the rendered stack (tiles/info) does not exist yet")
         self.options = job.stage("pyramid")
+        self.store = store
         self.dtype = info.data_type
         self.multiscale = Multiscale(info.scale(0).size, job.resolution, job.voxel_offset,
                                      self.options["chunk"], self.options["block"])
@@ -41,8 +42,17 @@ class Pyramid:
             out.append(ms.volume(root + RAW, "image", self.dtype, "raw"))
         return out
 
+    def window(self) -> list[int] | None:
+        """The JPEG layer's window: the option, else the one the first plan derived from the levels."""
+        if not levelstore.derives_window(self.options, self.dtype):
+            return self.options["window"]
+        window = levelstore.read_window(self.store)
+        if window is None:
+            raise TaskError(f"{self.store.url}{levelstore.WINDOW_KEY} does not exist: the pyramid's first plan writes it")
+        return window
+
     def layers(self, root: str) -> list[tuple[str, Any]]:
-        window = self.options["window"]
+        window = self.window()
         out = [(root + IMAGE + "/", (lambda a: to_uint8(a, window)) if self.jpeg else (lambda a: a))]
         if self.with_raw:
             out.append((root + RAW + "/", lambda a: a))
@@ -77,6 +87,9 @@ class Build(Wave):
                 raise TaskError(problem)
             for volume in pyramid.volumes(store.url):
                 volume.write()
+            if levelstore.derives_window(pyramid.options, pyramid.dtype):
+                records = levelstore.read_sample(store, job.z_range)
+                levelstore.write_window(store, from_levels(records), [r["z"] for r in records])
         return [BlockTask(**box) for box in pyramid.multiscale.wave_blocks(self.level)]
 
     def run(self, ctx: TaskContext, task: BlockTask) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from emcore import fields
 from emcore import fieldstore as volumes
-from emcore.images import read_section
+from emcore.images import job_section
 from emcore.job import Job
 from emcore.stage import Stage, TaskContext, TaskError, Wave
 from emcore.storage import Storage
@@ -77,7 +77,7 @@ class Images(Wave):
 
     def run(self, ctx: TaskContext, task: ImageTask) -> dict[str, Any]:
         meta = _meta(ctx.store)
-        image = read_section(ctx.source(), ctx.job.section_name(task.z))
+        image = job_section(ctx.job, ctx.source(), task.z)
         cols, rows = volumes.grid(meta)
         small = shrink_into_frame(image, task.matrix, meta["mip"], (rows, cols))
         volumes.write_slice(volumes.open_volume(ctx.store, volumes.IMAGES), ctx.job, task.z, small)
