@@ -1,4 +1,5 @@
-"""The segmentation being meshed: any precomputed segmentation layer, checked before any task runs.
+"""The segmentation a stage reads (mesh, skeleton): any precomputed segmentation layer, named by
+the stage's `segmentation` and `mip` options, checked before any task runs.
 
 Errors a user can act on (an image layer given as segmentation, a scale that does not exist, a
 layer that is not there) are TaskErrors naming the option and the object.
@@ -14,8 +15,8 @@ from emcore.job import Job
 from emcore.stage import TaskError
 from emcore.storage import NotFound, StorageError, normalize_url, open_storage
 from emcore.volume import open_scale, read_block
-from functions.mesh import geometry
-from functions.mesh.options import OWN_SEGMENTATION
+
+OWN_SEGMENTATION = "<dest>/segmentation/"    # the job's own, written by `cc`
 
 LABEL_TYPES = ("uint8", "uint16", "uint32", "uint64")
 
@@ -23,7 +24,7 @@ LABEL_TYPES = ("uint8", "uint16", "uint32", "uint64")
 @dataclass(frozen=True)
 class Segmentation:
     url: str
-    own: bool                 # the job's own segmentation: meshes go inside it
+    own: bool                 # the job's own segmentation: meshes and skeletons go inside it
     info: dict
     mip: int
 
@@ -43,19 +44,20 @@ class Segmentation:
     def voxel_offset(self) -> list[int]:
         return [int(o) for o in self.scale.get("voxel_offset", [0, 0, 0])]
 
-    def read_chunk(self, position, chunk) -> tuple[np.ndarray, list[int]]:
-        """Labels of the box chunk `position` meshes (zeros outside the volume), and its lower
-        corner in voxels relative to the volume's start."""
-        lo, hi = geometry.read_box(position, self.size, chunk)
-        rlo, rhi, pad = geometry.padded_read(lo, hi, self.size)
+    def read(self, lo, hi) -> np.ndarray:
+        """Labels of the voxel box [lo, hi) (relative to the volume's start; zeros where it
+        extends past the volume)."""
+        rlo = [max(0, a) for a in lo]
+        rhi = [min(s, b) for b, s in zip(hi, self.size)]
+        pad = [(r - a, b - r2) for a, b, r, r2 in zip(lo, hi, rlo, rhi)]
         store = open_scale(self.url, self.mip, read_only=True)
         offset = self.voxel_offset
         data = read_block(store, [a + o for a, o in zip(rlo, offset)], [b + o for b, o in zip(rhi, offset)])
-        return np.pad(np.asarray(data), pad), lo
+        return np.pad(np.asarray(data), pad)
 
 
-def resolve_url(job: Job) -> tuple[str, bool]:
-    url = job.stage("mesh")["segmentation"]
+def resolve_url(job: Job, stage: str) -> tuple[str, bool]:
+    url = job.stage(stage)["segmentation"]
     if url == OWN_SEGMENTATION:
         return job.dest.rstrip("/") + "/segmentation/", True
     url = normalize_url(url)
@@ -63,10 +65,11 @@ def resolve_url(job: Job) -> tuple[str, bool]:
     return url.rstrip("/") + "/", own
 
 
-def open_segmentation(job: Job) -> Segmentation:
-    options = job.stage("mesh")
-    url, own = resolve_url(job)
-    field = "stages.mesh.segmentation"
+def open_segmentation(job: Job, stage: str) -> Segmentation:
+    """The segmentation `stages.<stage>` names, its info checked."""
+    options = job.stage(stage)
+    url, own = resolve_url(job, stage)
+    field = f"stages.{stage}.segmentation"
     try:
         raw = open_storage(url).read("info")
     except NotFound:
@@ -86,13 +89,36 @@ def open_segmentation(job: Job) -> Segmentation:
     scales = info.get("scales") or []
     mip = options["mip"]
     if mip >= len(scales):
-        raise TaskError(f"stages.mesh.mip: scale {mip} does not exist in {url}: it has {len(scales)} "
+        raise TaskError(f"stages.{stage}.mip: scale {mip} does not exist in {url}: it has {len(scales)} "
                         f"scale{'s' if len(scales) != 1 else ''} (0 to {len(scales) - 1})")
     return Segmentation(url, own, info, mip)
 
 
-def output_url(job: Job, segmentation: Segmentation) -> str:
-    """Where the meshes go: inside the job's own segmentation, else `<dest>/mesh/`."""
+def output_url(job: Job, segmentation: Segmentation, name: str) -> str:
+    """Where a product of the segmentation (`mesh`, `skeletons`) goes: inside the job's own
+    segmentation, else `<dest>/<name>/`."""
     if segmentation.own:
-        return segmentation.url + "mesh/"
-    return job.dest.rstrip("/") + "/mesh/"
+        return segmentation.url + name + "/"
+    return job.dest.rstrip("/") + "/" + name + "/"
+
+
+def check_url(value: str) -> str | None:
+    """The `segmentation` option's check."""
+    if value == OWN_SEGMENTATION:
+        return None
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme not in ("", "file", "mem", "gs", "s3"):
+        return f"unsupported URL scheme {scheme!r}: use {OWN_SEGMENTATION!r}, a local path, file://, mem://, gs:// or s3://"
+    return None
+
+
+def check_ids(value) -> str | None:
+    """The `object_ids` option's check."""
+    if not isinstance(value, list) or not value:
+        return f"must be a non-empty list of segment ids, got {value!r}"
+    for i, v in enumerate(value):
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 < v < 2 ** 64:
+            return f"[{i}] must be a segment id (an integer from 1 to 2^64-1), got {v!r}"
+    if len(set(value)) != len(value):
+        return "lists an id twice"
+    return None
