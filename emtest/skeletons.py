@@ -14,11 +14,12 @@ from orchestrator import engine
 from orchestrator.local import LocalRunner
 
 
-def tubes(shape, lanes: dict, radius: float = 3.5, wiggle: float = 4.0, seed: int = 0) -> np.ndarray:
+def tubes(shape, lanes: dict, radius: float = 3.5, wiggle: float = 4.0, branch_at: float = 0.375,
+          seed: int = 0) -> np.ndarray:
     """Tubes (ids 1, 2, ...) that are smooth random curves from one face of the volume to the
     opposite one, wiggling by up to `wiggle` voxels about their lane: `lanes` maps an axis (0: x,
     1: y) to [(across, z), ...], the lane's two other coordinates in voxels. Every third tube has
-    a branch of the same id up to the top face. Lanes kept `wiggle + radius` off chunk faces keep
+    a branch of the same id up to the top face, `branch_at` of the way along. Lanes kept `wiggle + radius` off chunk faces keep
     every tube crossing chunk faces, never running along one (a tube running along a chunk face is
     skeletonized on either side of it: docs/skeleton.md)."""
     rng = np.random.default_rng(seed)
@@ -33,7 +34,7 @@ def tubes(shape, lanes: dict, radius: float = 3.5, wiggle: float = 4.0, seed: in
         centre[:, across] = across_at + wiggle * np.sin(2 * np.pi * (t + rng.random()))
         centre[:, 2] = z_at + 0.5 * wiggle * np.sin(2 * np.pi * (1.5 * t + rng.random()))
         if k % 3 == 0:
-            mid = centre[len(t) // 2]
+            mid = centre[int(branch_at * len(t))]
             s = np.linspace(0, 1, 2 * int(shape[2]))[:, None]
             centre = np.concatenate([centre, mid + s * (np.array([mid[0], mid[1], shape[2] - 2.0]) - mid)])
         line = np.zeros(tuple(shape), bool)

@@ -67,10 +67,9 @@ class Chunks(Wave):
         options = ctx.job.stage(NAME)
         seg = _segmentation(ctx.job)
         chunk = options["chunk"]
-        # One voxel past each upper face (the plane shared with the neighbour); at the volume's
-        # faces one plane of zeros, so that kimimaro forces endpoints onto chunk faces only.
-        lo = [p * c - (p == 0) for p, c in zip(task.chunk, chunk)]
-        hi = [min(p * c + c + 1, s + 1) for p, c, s in zip(task.chunk, chunk, seg.size)]
+        # One voxel past each upper face: the plane shared with the neighbour.
+        lo = [p * c for p, c in zip(task.chunk, chunk)]
+        hi = [min(p * c + c + 1, s) for p, c, s in zip(task.chunk, chunk, seg.size)]
         labels = seg.read(lo, hi)
         if options["object_ids"]:
             labels = fastremap.mask_except(labels, [int(i) for i in options["object_ids"]], in_place=True)
