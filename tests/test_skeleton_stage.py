@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from cloudvolume import CloudVolume
 
-from bench.mesh_data import write_segmentation
+from bench.mesh_data import cells, write_segmentation
 from emcore.stage import TaskError
 from emtest.skeletons import is_tree, labels_at, path_length, run_skeleton_job, tubes
 
@@ -68,6 +68,20 @@ def test_path_lengths_within_5_percent_of_kimimaro_whole(skeletonized, whole):
         skel = cv.skeleton.get(oid)
         expected = path_length(whole[oid].vertices.astype(np.float64), whole[oid].edges)
         assert abs(path_length(skel.vertices.astype(np.float64), skel.edges) - expected) <= 0.05 * expected, oid
+
+
+def test_dense_neuropil_gives_one_tree_inside_each_object(tmp_path):
+    """Cells packed like neuropil touch every chunk face in many places: pieces that end in
+    isolated points, loops where pieces meet; still one tree per object, inside it."""
+    volume = cells((96, 96, 48), n=12, seed=2)
+    write_segmentation(str(tmp_path / "segmentation"), volume, RES, OFFSET)
+    run_skeleton_job(tmp_path, {"chunk": [32, 32, 16], "teasar_params": {"scale": 4, "const": 500}}, RES)
+    cv = CloudVolume(f"file://{tmp_path}/segmentation", progress=False)
+    ids = [int(i) for i in np.unique(volume) if i]
+    for skel in cv.skeleton.get(ids):
+        assert is_tree(skel.vertices, skel.edges.astype(np.int64)), skel.id
+        assert (labels_at(volume, skel.vertices.astype(np.float64), RES, OFFSET) == skel.id).all(), skel.id
+    assert len(cv.skeleton.get(ids)) == len(ids)
 
 
 def test_segmentation_info_references_sharded_skeletons(skeletonized):

@@ -19,7 +19,8 @@ def join(pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]], oid: int) -> S
     """pieces: (vertices nm, edges, radius) of each chunk's piece of object `oid`."""
     skeletons = [Skeleton(v.copy(), e.copy(), radii=r.copy(), segid=oid) for v, e, r in pieces]
     skeleton = Skeleton.simple_merge(skeletons).consolidate()
-    skeleton = remove_loops(skeleton)
+    # Cutting loops can leave vertices without an edge: dropped, not joined (they are points).
+    skeleton = remove_loops(skeleton).consolidate(remove_disconnected_vertices=True)
     components = skeleton.components()
     if len(components) > 1:
         skeleton = join_close_components(components, radius=np.inf).consolidate()

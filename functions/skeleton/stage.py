@@ -148,6 +148,8 @@ class Merge(Wave):
         entries, vertices = [], 0
         for oid in sorted(parts):
             s = join(parts[oid], oid)
+            if len(s.vertices) == 0:        # only isolated points in every chunk: nothing to draw
+                continue
             entries.append((oid, b"", encoding.encode(s.vertices, s.edges, s.radius)))
             vertices += len(s.vertices)
         out = open_storage(output_url(ctx.job, seg, "skeletons"))
