@@ -52,6 +52,13 @@ def _positions(job: Job, seg: Segmentation) -> list[tuple[int, ...]]:
     return list(itertools.product(*(range(g) for g in grid)))
 
 
+def _box(position, chunk, size) -> tuple[list[int], list[int]]:
+    """The voxels [lo, hi) chunk `position` skeletonizes: its box and one voxel past each upper
+    face (the plane it shares with its neighbour), within the volume."""
+    lo = [p * c for p, c in zip(position, chunk)]
+    return lo, [min(a + c + 1, s) for a, c, s in zip(lo, chunk, size)]
+
+
 def _key(position, ext: str) -> str:
     return f"{TMP}chunks/{'_'.join(str(p) for p in position)}.{ext}"
 
@@ -67,9 +74,7 @@ class Chunks(Wave):
         options = ctx.job.stage(NAME)
         seg = _segmentation(ctx.job)
         chunk = options["chunk"]
-        # One voxel past each upper face: the plane shared with the neighbour.
-        lo = [p * c for p, c in zip(task.chunk, chunk)]
-        hi = [min(p * c + c + 1, s) for p, c, s in zip(task.chunk, chunk, seg.size)]
+        lo, hi = _box(task.chunk, chunk, seg.size)
         labels = seg.read(lo, hi)
         if options["object_ids"]:
             labels = fastremap.mask_except(labels, [int(i) for i in options["object_ids"]], in_place=True)
@@ -90,9 +95,11 @@ class Chunks(Wave):
     def cost(self, job: Job, task: ChunkTask, store: Storage) -> dict[str, int]:
         seg = _segmentation(job)
         chunk, stored = job.stage(NAME)["chunk"], seg.scale["chunk_sizes"][0]
-        box = [min(c + 1, s - p * c) for p, c, s in zip(task.chunk, chunk, seg.size)]
-        return {"bytes_in": math.prod(box) * np.dtype(seg.info["data_type"]).itemsize,
-                "reads": math.prod(math.ceil(b / c) + 1 for b, c in zip(box, stored)), "writes": 2}
+        lo, hi = _box(task.chunk, chunk, seg.size)
+        # The stored chunks the box touches (stored chunks start at the voxel offset).
+        reads = math.prod(-(-b // c) - a // c for a, b, c in zip(lo, hi, stored))
+        return {"bytes_in": math.prod(b - a for a, b in zip(lo, hi)) * np.dtype(seg.info["data_type"]).itemsize,
+                "reads": reads, "writes": 2}
 
     def stand_in(self, job: Job, store: Storage) -> None:
         """Empty chunk indices, so merge can plan (its size depends on the data)."""
