@@ -17,6 +17,7 @@ BENCHES = {
     "cc": ([], ["--quick"]),
     "cc_merge": ([], []),
     "mesh": ([], ["--quick"]),
+    "skeleton": ([], ["--quick"]),
     "seamless": ([], ["--quick"]),
     # Last: the throughputs the runs above recorded go into orchestrator/prices.json, and emctl
     # plan's estimate of two other jobs is compared with their measured runs.

@@ -22,6 +22,7 @@ PACKAGES = (
     "functions.pyramid",
     "functions.cc",
     "functions.mesh",
+    "functions.skeleton",
 )
 
 ORCHESTRATOR = "orchestrator"    # the one function that is not a stage

@@ -14,7 +14,7 @@ import numpy as np
 
 from emcore.precomputed import Precomputed
 from emcore.storage import NotFound, Storage
-from functions.mesh.shards import locate, shard_key
+from emcore.shards import locate, shard_key
 
 
 def mesh_dir(store: Storage, segmentation: str = "segmentation") -> str | None:

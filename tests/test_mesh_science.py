@@ -9,8 +9,9 @@ import pytest
 import zmesh
 
 from emtest.mesh_data import cells
-from functions.mesh import geometry, multilod, shards, simplify, surface
-from functions.mesh.murmur import hash64
+from emcore import shards
+from emcore.murmur import hash64
+from functions.mesh import geometry, multilod, simplify, surface
 from emtest.mesh import edge_face_counts, hausdorff
 
 

@@ -12,7 +12,7 @@ from functions.mesh import geometry
 
 
 def chunk_cost(job, seg, position) -> dict:
-    """`seg`: the functions.mesh.source.Segmentation being meshed."""
+    """`seg`: the emcore.segmentation.Segmentation being meshed."""
     lo, hi = geometry.read_box(position, seg.size, job.stage("mesh")["block"])
     chunk = seg.scale.chunk
     reads = math.prod(math.ceil((b - a) / c) for a, b, c in zip(lo, hi, chunk))

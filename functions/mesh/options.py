@@ -1,28 +1,6 @@
 """Options of the `mesh` stage (`stages.mesh` in job.json)."""
 from emcore.schema import Field, Section
-
-OWN_SEGMENTATION = "<dest>/segmentation/"
-
-
-def _check_ids(value) -> str | None:
-    if not isinstance(value, list) or not value:
-        return f"must be a non-empty list of segment ids, got {value!r}"
-    for i, v in enumerate(value):
-        if not isinstance(v, int) or isinstance(v, bool) or not 0 < v < 2 ** 64:
-            return f"[{i}] must be a segment id (an integer from 1 to 2^64-1), got {v!r}"
-    if len(set(value)) != len(value):
-        return "lists an id twice"
-    return None
-
-
-def _check_url(value: str) -> str | None:
-    if value == OWN_SEGMENTATION:
-        return None
-    scheme = value.split("://", 1)[0] if "://" in value else ""
-    if scheme not in ("", "file", "mem", "gs", "s3"):
-        return f"unsupported URL scheme {scheme!r}: use {OWN_SEGMENTATION!r}, a local path, file://, mem://, gs:// or s3://"
-    return None
-
+from emcore.segmentation import OWN_SEGMENTATION, check_ids as _check_ids, check_url as _check_url
 
 OPTIONS = Section(
     "mesh",

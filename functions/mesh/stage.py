@@ -14,10 +14,12 @@ import numpy as np
 from emcore.job import Job
 from emcore.stage import Stage, TaskContext, TaskError, Wave
 from emcore.storage import Storage, open_storage
-from functions.mesh import fragments, geometry, multilod, shards, surface
+from emcore import shards
+from emcore.segmentation import open_segmentation as _open, output_url as _output_url
+from functions.mesh import fragments, geometry, multilod, surface
 from functions.mesh.cost import chunk_cost
-from functions.mesh.source import MESH_DIR, open_segmentation, output_url
 
+MESH_DIR = "mesh"       # the meshes' directory inside the job's own segmentation, as its info names it
 TMP = "mesh-tmp/"
 TIDY = "tidy"           # the last wave: delete the intermediates under TMP
 TIDY_CHUNKS = 1000      # chunks whose two objects one tidy task deletes
@@ -59,7 +61,8 @@ class Chunks(Wave):
         options = ctx.job.stage("mesh")
         seg = open_segmentation(ctx.job)
         chunk, lods, error = options["block"], options["lods"], float(options["simplification_error"])
-        labels, lo = seg.read_chunk(position, chunk)
+        lo, hi = geometry.read_box(position, seg.size, chunk)
+        labels = seg.read(lo, hi)
         if options["object_ids"]:
             labels = fastremap.mask_except(labels, [int(i) for i in options["object_ids"]], in_place=True)
         core = labels[tuple(slice(1, 1 + min(c, s - p * c)) for p, c, s in zip(position, chunk, seg.size))]
@@ -218,6 +221,14 @@ def _runs(rows: np.ndarray, gap: int = 1 << 16) -> list[np.ndarray]:
     ends = rows["offset"] + rows["size"]
     breaks = np.flatnonzero(rows["offset"][1:] > ends[:-1] + np.uint64(gap)) + 1
     return np.split(rows, breaks)
+
+
+def open_segmentation(job: Job):
+    return _open(job, "mesh")
+
+
+def output_url(job: Job, seg) -> str:
+    return _output_url(job, seg, "mesh")
 
 
 def mesh_info(spec: dict) -> dict:

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from functions.mesh.murmur import hash64
+from emcore.murmur import hash64
 
 OBJECTS_PER_SHARD = 512           # keeps a merge task's work and a shard's indices small
 BYTES_PER_SHARD = 256 * 1024 ** 2

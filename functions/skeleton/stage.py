@@ -1,0 +1,209 @@
+"""The skeleton stage: a wave of chunk tasks (kimimaro on each chunk, with one voxel of overlap),
+a wave of merge tasks, one per shard (each object's pieces joined into one tree, the shard file),
+and a tidy wave. See docs/skeleton.md."""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import fastremap
+import kimimaro
+import numpy as np
+
+from emcore import shards
+from emcore.job import Job
+from emcore.segmentation import Segmentation, open_segmentation, output_url
+from emcore.stage import Stage, TaskContext, TaskError, Wave
+from emcore.storage import Storage, open_storage
+from functions.skeleton import encoding, pieces
+from functions.skeleton.join import join
+from functions.skeleton.options import TEASAR_DEFAULTS
+
+NAME = "skeleton"
+TMP = "skeleton-tmp/"
+_WORK = np.dtype([("chunk", "<u4"), ("id", "<u8"), ("offset", "<u8"), ("size", "<u8")])
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    chunk: list[int]        # the chunk's position in the grid of `stages.skeleton.chunk` boxes
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    shard: int
+
+
+@dataclass(frozen=True)
+class TidyTask:
+    pass
+
+
+def _segmentation(job: Job) -> Segmentation:
+    return open_segmentation(job, NAME)
+
+
+def _positions(job: Job, seg: Segmentation) -> list[tuple[int, ...]]:
+    grid = [-(-s // c) for s, c in zip(seg.size, job.stage(NAME)["block"])]
+    return list(itertools.product(*(range(g) for g in grid)))
+
+
+def _box(position, chunk, size) -> tuple[list[int], list[int]]:
+    """The voxels [lo, hi) chunk `position` skeletonizes: its box and one voxel past each upper
+    face (the plane it shares with its neighbour), within the volume."""
+    lo = [p * c for p, c in zip(position, chunk)]
+    return lo, [min(a + c + 1, s) for a, c, s in zip(lo, chunk, size)]
+
+
+def _key(position, ext: str) -> str:
+    return f"{TMP}chunks/{'_'.join(str(p) for p in position)}.{ext}"
+
+
+class Chunks(Wave):
+    """kimimaro on one chunk and the voxel plane past each of its upper faces; vertices in nm."""
+    Task = ChunkTask
+
+    def plan(self, job: Job, store: Storage) -> list[ChunkTask]:
+        return [ChunkTask(list(p)) for p in _positions(job, _segmentation(job))]
+
+    def run(self, ctx: TaskContext, task: ChunkTask) -> dict[str, Any]:
+        options = ctx.job.stage(NAME)
+        seg = _segmentation(ctx.job)
+        chunk = options["block"]
+        lo, hi = _box(task.chunk, chunk, seg.size)
+        labels = seg.read(lo, hi)
+        if options["object_ids"]:
+            labels = fastremap.mask_except(labels, [int(i) for i in options["object_ids"]], in_place=True)
+        skeletons = kimimaro.skeletonize(
+            labels, teasar_params={**TEASAR_DEFAULTS, **options["teasar_params"]}, anisotropy=seg.resolution,
+            dust_threshold=options["dust_threshold"], fix_branching=True, fix_borders=True, progress=False,
+            parallel=1)
+        # kimimaro's vertices are in nm from the chunk's first voxel: move them into the layer's frame.
+        origin = (np.asarray(lo, np.float64) + seg.voxel_offset) * seg.resolution
+        encoded = {int(oid): encoding.encode(s.vertices.astype(np.float64) + origin, s.edges, s.radius)
+                   for oid, s in skeletons.items()}
+        index, data = pieces.pack(encoded)
+        ctx.store.write(_key(task.chunk, "dat"), data)
+        ctx.store.write(_key(task.chunk, "idx"), index)   # last: an index means its data is complete
+        return {"bytes_in": int(labels.nbytes), "objects": len(encoded),
+                "vertices": int(sum(len(s.vertices) for s in skeletons.values()))}
+
+    def cost(self, job: Job, task: ChunkTask, store: Storage) -> dict[str, int]:
+        seg = _segmentation(job)
+        chunk, stored = job.stage(NAME)["block"], seg.scale.chunk
+        lo, hi = _box(task.chunk, chunk, seg.size)
+        # The stored chunks the box touches (stored chunks start at the voxel offset).
+        reads = math.prod(-(-b // c) - a // c for a, b, c in zip(lo, hi, stored))
+        return {"bytes_in": math.prod(b - a for a, b in zip(lo, hi)) * np.dtype(seg.volume.data_type).itemsize,
+                "reads": reads, "writes": 2}
+
+    def stand_in(self, job: Job, store: Storage) -> None:
+        """Empty chunk indices, so merge can plan (its size depends on the data)."""
+        for position in _positions(job, _segmentation(job)):
+            store.write(_key(position, "idx"), b"")
+
+
+class Merge(Wave):
+    """Per shard: each of its objects' pieces joined into one tree, the shard file. Its plan reads
+    every chunk's index, writes each shard's work list and the skeletons' `info`, and references
+    them from the segmentation's `info` when it is the job's own."""
+    Task = ShardTask
+
+    def plan(self, job: Job, store: Storage) -> list[ShardTask]:
+        options = job.stage(NAME)
+        seg = _segmentation(job)
+        positions = _positions(job, seg)
+        tables = []
+        for i, position in enumerate(positions):
+            index = pieces.unpack_index(store.read(_key(position, "idx")))
+            work = np.zeros(len(index), _WORK)
+            work["chunk"], work["id"], work["offset"], work["size"] = i, index["id"], index["offset"], index["size"]
+            tables.append(work)
+        work = np.concatenate(tables) if tables else np.zeros(0, _WORK)
+        ids = np.unique(work["id"])
+        if options["object_ids"]:
+            missing = sorted(set(options["object_ids"]) - {int(i) for i in ids})
+            if missing:
+                listed = ", ".join(str(m) for m in missing[:10]) + (" ..." if len(missing) > 10 else "")
+                raise TaskError(f"stages.skeleton.object_ids: no skeleton for segment{'s' if len(missing) > 1 else ''} "
+                                f"{listed} in {seg.url} at scale {seg.mip} (absent, or smaller than dust_threshold)")
+        spec = shards.choose_sharding(len(ids), int(work["size"].sum()), min_shards=len(positions) // 4)
+        write_info(job, seg, spec)
+        shard_of, _ = shards.locate(work["id"], spec)
+        tasks = []
+        for shard in np.unique(shard_of):
+            store.write(f"{TMP}merge/{int(shard)}.work", work[shard_of == shard].tobytes())
+            tasks.append(ShardTask(int(shard)))
+        return tasks
+
+    def run(self, ctx: TaskContext, task: ShardTask) -> dict[str, Any]:
+        seg = _segmentation(ctx.job)
+        positions = _positions(ctx.job, seg)
+        work = np.frombuffer(ctx.store.read(f"{TMP}merge/{task.shard}.work"), _WORK)
+        parts: dict[int, list] = defaultdict(list)
+        for chunk_index in np.unique(work["chunk"]):
+            rows = np.sort(work[work["chunk"] == chunk_index], order="offset")
+            start, end = int(rows["offset"][0]), int(rows["offset"][-1] + rows["size"][-1])
+            blob = ctx.store.read_range(_key(positions[int(chunk_index)], "dat"), start, end)
+            for row in rows:
+                a = int(row["offset"]) - start
+                parts[int(row["id"])].append(encoding.decode(blob[a:a + int(row["size"])]))
+        entries, vertices = [], 0
+        for oid in sorted(parts):
+            s = join(parts[oid], oid)
+            if len(s.vertices) == 0:        # only isolated points in every chunk: nothing to draw
+                continue
+            entries.append((oid, b"", encoding.encode(s.vertices, s.edges, s.radius)))
+            vertices += len(s.vertices)
+        out = open_storage(output_url(ctx.job, seg, "skeletons"))
+        spec = json.loads(out.read("info"))["sharding"]
+        out.write(shards.shard_key(task.shard, spec), shards.build_shard(entries, spec))
+        return {"objects": len(entries), "vertices": vertices}
+
+    def cost(self, job: Job, task: ShardTask, store: Storage) -> dict[str, int]:
+        # Its work grows with the objects found, which no plan knows: its storage operations only.
+        return {"bytes_in": 0, "reads": 1, "writes": 1}
+
+
+class Tidy(Wave):
+    """Delete the chunks' pieces and the merge lists."""
+    Task = TidyTask
+
+    def plan(self, job: Job, store: Storage) -> list[TidyTask]:
+        return [TidyTask()]
+
+    def run(self, ctx: TaskContext, task: TidyTask) -> dict[str, Any]:
+        return {"deleted": ctx.store.delete_all(list(ctx.store.list(TMP)))}
+
+    def cost(self, job: Job, task: TidyTask, store: Storage) -> dict[str, int]:
+        return {"bytes_in": 0, "reads": 1, "writes": 0}
+
+
+def write_info(job: Job, seg: Segmentation, sharding: dict) -> None:
+    """The skeletons' `info`, and the segmentation's `skeletons` key when it is the job's own
+    (the one place this stage writes metadata)."""
+    out = open_storage(output_url(job, seg, "skeletons"))
+    out.write("info", (json.dumps(encoding.info(sharding), indent=1, sort_keys=True) + "\n").encode())
+    if seg.own and seg.volume.reference("skeletons") != "skeletons":
+        seg.volume.with_reference("skeletons", "skeletons").write()
+
+
+class SkeletonStage(Stage):
+    name = NAME
+    _waves = {"chunks": Chunks(), "merge": Merge(), "tidy": Tidy()}
+
+    def waves(self, job: Job, store: Storage) -> list[str]:
+        return [] if job.stage(NAME) is None else list(self._waves)
+
+    def wave(self, name: str) -> Wave:
+        try:
+            return self._waves[name]
+        except KeyError:
+            raise ValueError(f"skeleton has no wave {name!r}") from None
+
+
+STAGE = SkeletonStage()
