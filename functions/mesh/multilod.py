@@ -51,7 +51,8 @@ def simplify_piece(half: np.ndarray, faces: np.ndarray, bound: float, resolution
     if lock[faces].mean() > LOCKED_LIMIT:
         return faces, check
     resolution = np.asarray(resolution, np.float64)
-    points = ((half - half.min(axis=0)) * (0.5 * resolution)).astype(np.float32)
+    # A check passed back was made over these same vertices: its points are theirs, in nm.
+    points = check.points if check is not None else ((half - half.min(axis=0)) * (0.5 * resolution)).astype(np.float32)
     # A marching-cubes triangle joins midpoints of one cube's edges: no side exceeds its diagonal.
     edge = float(np.sqrt((resolution ** 2).sum())) if marching_cubes else None
     result, _, check = simplify(points, faces, bound, float(resolution.min()), lock, edge, check)
@@ -93,7 +94,10 @@ def fragments(pieces, lods: int, chunk, resolution, voxel_offset) -> list[list[t
         level = []
         for i in order:
             node = keys[i]
-            half, faces = weld([p[0] for p in nodes[node]], [p[1] for p in nodes[node]])
+            parts = nodes[node]
+            # One piece (every level-0 node, small objects' coarser ones): its vertices are unique
+            # already (marching cubes', or welded by the merge task), so there is nothing to weld.
+            half, faces = parts[0] if len(parts) == 1 else weld([p[0] for p in parts], [p[1] for p in parts])
             level.append((node, encode_fragment(half, faces, node, lod, chunk, resolution, voxel_offset)))
         out.append(level)
     return out

@@ -52,16 +52,21 @@ def split_by_node(half: np.ndarray, faces: np.ndarray, chunk, level: int = 0) ->
     if (lo == hi).all():
         return [Piece(tuple(int(k) for k in lo), half, faces)]
     nodes = geometry.triangle_nodes(half, faces, chunk, level)
-    if (nodes == nodes[0]).all():
-        return [Piece(tuple(int(k) for k in nodes[0]), half, faces)]
-    keys, inverse = np.unique(pack(nodes + 1), return_inverse=True)
+    # The nodes lie in the box [lo, hi] (two per axis at most for a chunk's surface): number them
+    # in that box, x slowest, so pieces come out in position order without sorting the triangles.
+    extent = hi - lo + 1
+    rel = nodes - lo
+    code = (rel[:, 0] * extent[1] + rel[:, 1]) * extent[2] + rel[:, 2]
     pieces = []
-    for i in range(len(keys)):
-        mask = inverse.reshape(-1) == i
-        sub = faces[mask]
-        used, local = np.unique(sub, return_inverse=True)
-        node = tuple(int(k) for k in nodes[np.argmax(mask)])
-        pieces.append(Piece(node, half[used], local.reshape(-1, 3).astype(np.uint32)))
+    for c in np.flatnonzero(np.bincount(code, minlength=int(np.prod(extent)))):
+        sub = faces[code == c]
+        # The piece's vertices in their original order, numbered by a running count (np.unique
+        # of the corners would sort them: most of a chunk's split time).
+        used = np.zeros(len(half), bool)
+        used[sub] = True
+        local = (np.cumsum(used) - 1).astype(np.uint32)[sub]
+        node = tuple(int(k) for k in lo + np.unravel_index(c, tuple(extent)))
+        pieces.append(Piece(node, half[used], local))
     return pieces
 
 
