@@ -163,7 +163,7 @@ class Render(Wave):
         return {"bytes_in": int(image.nbytes), "z": z}
 
     def cost(self, job: Job, task: RenderTask, store: Storage) -> dict[str, int]:
-        dtype = tiles.read_tiles_info(store)["data_type"]
+        dtype = tiles.read_tiles_info(store).data_type
         return cost.render_cost(store, levelstore.measured(job.stage("pyramid"), dtype))
 
 
