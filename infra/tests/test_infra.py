@@ -196,7 +196,7 @@ def test_the_lifecycle_rule_can_only_ever_touch_temporaries(stack):
     assert [r["condition"] for r in deletes] == [{"daysSinceCustomTime": 7}]
     storage = (REPO / "emcore" / "storage_cloud.py").read_text()
     assert storage.count("custom_time =") == 1 and "if temporary:" in storage
-    writers = {path: path.read_text() for path in (REPO / "emcore" / "tiles.py", REPO / "emcore" / "entry.py")}
+    writers = {path: path.read_text() for path in (REPO / "emcore" / "tiles.py", REPO / "emcore" / "failures.py")}
     assert all("temporary=" in text for text in writers.values()), "tiles and error records are temporaries"
 
 
