@@ -7,6 +7,8 @@
    (emtest/align_score.py), for emctl's pair wave and solve and for the chained OpenCV script
    (emtest/chained.py): pairwise and absolute errors in px of the real sections (4 nm), and CPU
    seconds per section of each (the pair wave alone for emctl: the solve is reported apart).
+   Where a case shows the same sections at the same scale, also emctl's repeatability: its
+   answer there against its answer on the same sections undisplaced (align_score.repeatability).
 2. Throughput at scale: a mosaic of real sections (`--mosaic` px a side, 4 x 4 ... real sections
    side by side, each mosaic z made of sections z, so neighbouring mosaics are real neighbours),
    written as PNG and read back as a task does. emctl's pair wave (one run of sections, each
@@ -38,6 +40,9 @@ def _cpu():
 def suite(names) -> None:
     from emtest.align_score import affine_placement
     cases = align_cases.suite()
+    reference = align_cases.build("undisplaced", None, seed=0, gain=0, offset=0, noise=0)
+    reference_placements = align_memory.placements(align_memory.align(reference.images,
+                                                                      resolution=reference.resolution)[0])
     print(f"{'case':<10}{'method':<16}{'pair median':>12}{'pair p95 reg':>13}{'abs median':>11}{'abs p95':>9}"
           f"{'unplaced':>9}{'CPU s/section':>15}")
     for name in names:
@@ -56,6 +61,10 @@ def suite(names) -> None:
         ratio = rows[1][1]["pair_median"] / max(rows[0][1]["pair_median"], 1e-9)
         print(f"{'':<10}emctl / chained: {ratio:.0f}x more accurate by pair median, "
               f"{rows[0][2] / rows[1][2]:.2f}x the CPU per section; splits {doc['splits']}")
+        if case.up == reference.up and case.sources == reference.sources:
+            same = align_score.repeatability(reference, reference_placements, case, align_memory.placements(doc))
+            print(f"{'':<10}emctl here against emctl on the same sections undisplaced: pair median "
+                  f"{same['pair_median']:.2f} px, p95 {same['pair_p95']:.2f}")
 
 
 def elastic() -> None:

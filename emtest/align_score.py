@@ -87,12 +87,51 @@ def score(case: Case, placements: dict[int, Placement | None]) -> Score:
     return Score(pairwise, regular, absolute, pairs)
 
 
+def repeatability(reference: Case, reference_placements: dict[int, Placement | None],
+                  case: Case, placements: dict[int, Placement | None]) -> dict[str, float]:
+    """How far an output on `case` is from the same aligner's output on `reference`, where both
+    show the same real sections in the same true coordinates (same `up`) and only the known maps,
+    photometry or field of view differ. An oracle that needs no truth of how real neighbours
+    relate: section z's true points go through T_z and O_z in each, one global affine H between
+    the two frames is removed (robustly, as in score), and
+
+        d_z(X) = H^-1 O_z T_z(X) - O'_z T'_z(X)
+        pairwise  |d_z - d_z'| (consecutive sections placed in both)     absolute |d_z|
+
+    in px of the real sections. An exact matcher gives 0 whatever the case; what is left is how
+    much the answer depends on what the case changed."""
+    if case.up != reference.up or case.sources != reference.sources:
+        raise ValueError("repeatability compares outputs on the same sections at the same scale")
+    grid = case.grid()
+
+    def positions(c: Case, places) -> dict[int, np.ndarray]:
+        out = {}
+        for z, smap in enumerate(c.maps):
+            place = places.get(z)
+            if smap is not None and place is not None:
+                out[z] = place(smap.forward(grid))
+        return out
+
+    ref, out = positions(reference, reference_placements), positions(case, placements)
+    zs = sorted(set(ref) & set(out))
+    h = _global_affine_between(np.concatenate([ref[z] for z in zs]), np.concatenate([out[z] for z in zs]))
+    inv_lin = np.linalg.inv(h[:, :2])
+    d = {z: (out[z] - h[:, 2]) @ inv_lin.T - ref[z] for z in zs}
+    pairwise = np.array([np.linalg.norm(d[a] - d[b], axis=1) for a, b in zip(zs, zs[1:])]) / case.up
+    absolute = np.array([np.linalg.norm(d[z], axis=1) for z in zs]) / case.up
+    return {"pair_median": float(np.median(pairwise)), "pair_p95": float(np.percentile(pairwise, 95)),
+            "abs_median": float(np.median(absolute)), "abs_p95": float(np.percentile(absolute, 95)),
+            "sections": len(zs)}
+
+
 def _global_affine(grid: np.ndarray, placed: list[np.ndarray]) -> np.ndarray:
     """G with G(X) ~ placed, least squares; refitted without points more than 5x the median
     residual (and 2 px) off, so that one wild section does not tilt the frame for all."""
+    return _global_affine_between(np.concatenate([grid] * len(placed)), np.concatenate(placed))
+
+
+def _global_affine_between(true: np.ndarray, out: np.ndarray) -> np.ndarray:
     from functions.align.models import fit
-    true = np.concatenate([grid] * len(placed))
-    out = np.concatenate(placed)
     g = fit("affine", true, out)
     for _ in range(2):
         r = np.linalg.norm(true @ g[:, :2].T + g[:, 2] - out, axis=1)

@@ -22,6 +22,8 @@ pytestmark = pytest.mark.skipif(not realdata.present(), reason=realdata.MISSING)
 PAIR_MEDIAN = 6.5         # px of the real sections (4 nm), every consecutive pair, failures infinite
 PAIR_P95 = 20.0           # over regular pairs
 BETTER_THAN_CHAINED = 3.0
+SAME_ANSWER_PHOTOMETRIC = 0.3   # px, pair median: the same windows, other gain, offset and noise
+SAME_ANSWER_DISPLACED = 2.5     # px, pair median: other known maps, so other fields of view
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +119,24 @@ def test_emctl_start_fails_loudly_when_no_pair_matches(tmp_path):
     assert "section 0 (pair 0-1 failed" in done.stderr
     assert not (tmp_path / "out" / "image").exists()
     assert (tmp_path / "out" / "align" / "report.png").is_file()
+
+
+def test_the_same_sections_get_the_same_alignment_whatever_was_applied_to_them(suite):
+    """An oracle that needs no truth of how real neighbours relate (align_score.repeatability):
+    emctl on the suite's cases against emctl on the same sections undisplaced, in the same true
+    coordinates. Gain, offset and noise alone move nothing measurable (the matcher's own
+    precision); a known rigid, affine or elastic displacement changes which tissue each section's
+    window holds, and the answer moves by what the tissue's content flow over that field allows."""
+    reference = align_cases.build("undisplaced", None, seed=0, gain=0, offset=0, noise=0)
+    ref_doc, _ = align_memory.align(reference.images, resolution=reference.resolution)
+    ref = align_memory.placements(ref_doc)
+    noisy = align_cases.build("photometric", None, seed=7)
+    doc, _ = align_memory.align(noisy.images, resolution=noisy.resolution)
+    same = align_score.repeatability(reference, ref, noisy, align_memory.placements(doc))
+    print(f"\nphotometric only: {same}")
+    assert same["sections"] == realdata.SECTIONS and same["pair_median"] <= SAME_ANSWER_PHOTOMETRIC, same
+    for name in ("rigid", "affine", "elastic"):
+        case, doc, _ = suite[name]
+        moved = align_score.repeatability(reference, ref, case, align_memory.placements(doc))
+        print(f"{name}: {moved}")
+        assert moved["sections"] == realdata.SECTIONS and moved["pair_median"] <= SAME_ANSWER_DISPLACED, (name, moved)
