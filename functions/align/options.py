@@ -15,6 +15,13 @@ def _check_anchors(value) -> str | None:
     return None
 
 
+def _check_dest_url(value) -> str | None:
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme not in ("", "file", "mem", "gs", "s3"):
+        return f"unsupported URL scheme {scheme!r}: use a local path, file://, mem://, gs:// or s3://"
+    return None
+
+
 OPTIONS = Section(
     "align",
     "Affine alignment of the sections by patch correlation and one global solve, then rendering into one frame. Without this "
@@ -47,6 +54,11 @@ OPTIONS = Section(
               doc="Gaps in the stack that no usable pair crosses (the parts are then tied as imaged) that the job "
                   "accepts; beyond it the solve fails the job and names them."),
         Field("clahe", "bool", False, doc="Contrast-limited adaptive histogram equalisation when rendering."),
+        Field("transforms_from", "str", None, nullable=True, check=_check_dest_url,
+              doc="The dest of another job whose `align/transforms.json` this stack is rendered with, instead "
+                  "of being matched: masks, labels or a second channel imaged on the same sections as that "
+                  "job's (same size, same z). Its sections must cover this job's `minz`..`maxz`; the other "
+                  "options of this stage are then unused."),
     ),
 )
 

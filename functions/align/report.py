@@ -22,6 +22,8 @@ def describe(doc: dict) -> list[str]:
     residual = "-" if s["median_residual"] is None else f"{s['median_residual']:.2f} px"
     lines = [f"alignment: {s['sections']} sections, {s['pairs_used']} pairs used, median residual {residual}, "
              f"frame {frame['width']}x{frame['height']}" + (" (clipped)" if frame.get("clipped") else "")]
+    if doc.get("adopted_from"):
+        lines.append(f"  transforms adopted from {doc['adopted_from']}: this stack was not matched")
     anchors = s.get("anchors") or {}
     if anchors.get("tried"):
         lines.append(f"  long-range anchor pairs: {anchors['used']} of {anchors['tried']} used")

@@ -2,7 +2,8 @@
 section z to z+1 .. z+reach and to its anchors, each section prepared about once: pairwave.py),
 `solve` (one task: every pair's correspondences -> one transform per section,
 align/transforms.json and the report; fails the job if the alignment could not place its sections:
-gate.py) and `render` (one task per section: warp it once into the frame, write it as a tile
+gate.py), or in their place `adopt` (another job's transforms, for a mask or second channel of
+the same sections), and `render` (one task per section: warp it once into the frame, write it as a tile
 slice).
 
 Without `stages.align` only `render` runs, with identity transforms: the pyramid always reads
@@ -118,6 +119,38 @@ class Solve(Wave):
         write_transforms(store, build({z: {"shape": shape, "blank": False} for z in job.z_range}, []))
 
 
+class Adopt(Solve):
+    """With `transforms_from`: another job's transforms in place of matching this stack (a mask or
+    second channel of the same sections), copied into this job's own `align/transforms.json` so
+    that render, status and every reader after it find them where they always are. The other job
+    passed its own gate; a document that does not cover this job's sections, or whose sections are
+    another size than this stack's, fails here, before any section is rendered."""
+
+    def run(self, ctx: TaskContext, task: SolveTask) -> dict[str, Any]:
+        url = _options(ctx.job)["transforms_from"]
+        where = f"stages.align.transforms_from: {url.rstrip('/')}/{TRANSFORMS_KEY}"
+        doc = read_transforms(open_storage(url))
+        if doc is None:
+            raise TaskError(f"{where} does not exist: run the job that aligns these sections first")
+        placed = {s["z"]: s for s in doc["sections"]}
+        zs = ctx.job.z_range
+        missing = [z for z in zs if z not in placed]
+        if missing:
+            raise TaskError(f"{where} places sections {min(placed)}..{max(placed)}; this job's sections "
+                            f"{missing[0]}..{missing[-1]} ({len(missing)}) are not among them")
+        header = _first_header(ctx.job, ctx.source())
+        shapes = {tuple(placed[z]["shape"]) for z in zs}
+        if shapes != {(header.height, header.width)}:
+            raise TaskError(f"{where} was solved for sections of {' or '.join(f'{c}x{r}' for r, c in sorted(shapes))} "
+                            f"px; this job's are {header.width}x{header.height}")
+        doc = {**doc, "sections": [placed[z] for z in zs], "adopted_from": url,
+               "pairs": [p for p in doc["pairs"] if p["z"] in zs and p["w"] in zs],
+               "poor_pairs": [p for p in doc["poor_pairs"] if p["z"] in zs and p["w"] in zs]}
+        write_transforms(ctx.store, doc)
+        records.write_report(ctx.store, doc)
+        return {"frame": [doc["frame"]["width"], doc["frame"]["height"]], "adopted_from": url, "sections": len(zs)}
+
+
 class Render(Wave):
     Task = RenderTask
 
@@ -169,11 +202,11 @@ class Render(Wave):
 
 class AlignStage(Stage):
     name = "align"
-    _waves = {"pairs": Pairs(), "solve": Solve(), "render": Render()}
+    _waves = {"pairs": Pairs(), "solve": Solve(), "adopt": Adopt(), "render": Render()}
 
     def waves(self, job: Job, store: Storage) -> list[str]:
         if job.stage("align") is not None:
-            return ["pairs", "solve", "render"]
+            return ["adopt", "render"] if job.stage("align")["transforms_from"] else ["pairs", "solve", "render"]
         if job.stage("pyramid") is not None:
             return ["render"]
         return []
