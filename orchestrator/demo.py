@@ -82,8 +82,7 @@ def _print_summary(dest: str) -> None:
     print(f"\nWhat each stage wrote under {shown}/:\n")
     for line in describe_outputs(open_storage(dest)):
         print(f"  {line}")
-    print("  (skeletons: not a stage yet)")
-    print(f"\nSee all of it in Neuroglancer (image, segmentation, the largest segments' meshes):\n"
+    print(f"\nSee all of it in Neuroglancer (image, segmentation, the largest segments' meshes and skeletons):\n"
           f"  {command} view {shown}\n"
           f"Read it with CloudVolume or TensorStore: README.md, \"Reading the outputs\".")
 

@@ -1,4 +1,5 @@
-"""Which segments of a job's segmentation have a mesh, read from the sharded mesh's own indices.
+"""Which segments of a job's segmentation have a mesh (or a skeleton), read from the sharded
+mesh's (or skeletons') own indices.
 
 The viewer selects a few segments so that Neuroglancer draws their meshes, and a selected segment
 whose mesh is missing keeps the viewer "not ready" for good (field notes): so it selects only
@@ -17,15 +18,16 @@ from emcore.storage import NotFound, Storage
 from emcore.shards import locate, shard_key
 
 
-def mesh_dir(store: Storage, segmentation: str = "segmentation") -> str | None:
-    """The mesh directory the segmentation's `info` names (relative to the job root), or None."""
+def mesh_dir(store: Storage, segmentation: str = "segmentation", kind: str = "mesh") -> str | None:
+    """The directory of the meshes (`kind` "mesh") or skeletons ("skeletons") the segmentation's
+    `info` names (relative to the job root), or None."""
     info = Precomputed.read_if_present(store.url + segmentation)
-    return f"{segmentation}/{info.reference('mesh')}" if info and info.reference("mesh") else None
+    return f"{segmentation}/{info.reference(kind)}" if info and info.reference(kind) else None
 
 
-def meshed(store: Storage, ids: list[int], segmentation: str = "segmentation") -> list[int]:
-    """The ids, in their order, that the segmentation's sharded multi-resolution mesh holds."""
-    directory = mesh_dir(store, segmentation)
+def meshed(store: Storage, ids: list[int], segmentation: str = "segmentation", kind: str = "mesh") -> list[int]:
+    """The ids, in their order, that the segmentation's sharded meshes (or skeletons) hold."""
+    directory = mesh_dir(store, segmentation, kind)
     if directory is None or not ids:
         return []
     try:

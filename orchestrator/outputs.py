@@ -14,7 +14,7 @@ MESH_COUNT_LIMIT = 20000
 
 def describe_outputs(store: Storage) -> list[str]:
     lines = []
-    for describe in (_alignment, _volume("image"), _volume("image_raw"), _segmentation, _meshes):
+    for describe in (_alignment, _volume("image"), _volume("image_raw"), _segmentation, _meshes, _skeletons):
         lines += describe(store)
     return lines
 
@@ -94,3 +94,16 @@ def _meshes(store: Storage) -> list[str]:
         return [f"{directory + '/':24}multi-resolution meshes (Draco, sharded) of {len(ids)} segments' layer"]
     return [f"{directory + '/':24}multi-resolution meshes (Draco, sharded) of {len(meshed(store, ids))} of "
             f"{len(ids)} segments"]
+
+
+def _skeletons(store: Storage) -> list[str]:
+    from orchestrator.meshed import mesh_dir, meshed
+    info = _info(store, "segmentation")
+    directory = mesh_dir(store, kind="skeletons") if info else None
+    if directory is None:
+        return []
+    ids, _ = _segment_voxels(store, info)
+    if len(ids) > MESH_COUNT_LIMIT:
+        return [f"{directory + '/':24}skeletons (one tree per segment, sharded) of {len(ids)} segments' layer"]
+    return [f"{directory + '/':24}skeletons (one tree per segment, sharded) of "
+            f"{len(meshed(store, ids, kind='skeletons'))} of {len(ids)} segments"]

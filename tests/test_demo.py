@@ -43,7 +43,7 @@ def test_the_demo_ends_with_what_each_stage_wrote(demo):
     directory, printed = demo
     summary = printed[printed.index("What each stage wrote"):]
     for output in ("align/transforms.json", "image/", "image_raw/", "segmentation/", "segments.csv",
-                   "segmentation/mesh/"):
+                   "segmentation/mesh/", "segmentation/skeletons/"):
         assert f"\n  {output} " in summary, (output, summary)
     segments = len((directory / "out" / "segments.csv").read_text().splitlines()) - 1
     assert f"{segments} segments" in summary and f"of {segments} of {segments} segments" in summary
