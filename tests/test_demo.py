@@ -132,3 +132,36 @@ def test_the_readme_reads_every_output(demo):
     assert len(mesh.faces) >= 4 and (counts == 2).all()
     assert (np.ptp(mesh.vertices, axis=0) > 0).all()
     assert len(names["transforms"]["sections"]) == SECTIONS
+
+
+def test_the_real_demo_aligns_and_keeps_the_annotations_on_the_tissue(tmp_path):
+    """`make demo REAL=1`: the real sections aligned, the mitochondria annotations rendered with
+    the same transforms, labelled, meshed and skeletonized. Mitochondria are dark in TEM: the
+    image under the segmentation is darker than elsewhere, and darker than under the annotations
+    pasted where they were drawn (on the sections as published, which the alignment moved)."""
+    import glob
+
+    import cv2
+    from cloudvolume import CloudVolume
+    from emtest import realdata
+    if not realdata.present():
+        pytest.skip(realdata.MISSING)
+    done = subprocess.run([sys.executable, "-m", "orchestrator.demo", str(tmp_path), "--real"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = done.stdout[done.stdout.index("What each stage wrote"):]
+    assert "transforms adopted from" in summary
+    for output in ("segmentation/mesh/", "segmentation/skeletons/"):
+        assert f"\n  {output} " in summary, (output, summary)
+    out = tmp_path / "real" / "out"
+    segmentation = CloudVolume(f"file://{out}/segmentation", mip=0, fill_missing=True, progress=False)[:][..., 0]
+    depth = segmentation.shape[2]
+    image = CloudVolume(f"file://{out}/image", mip=0, progress=False)[:, :, :depth][..., 0].astype(np.float64)
+    drawn = np.stack([cv2.imread(f, cv2.IMREAD_GRAYSCALE).T > 127
+                      for f in sorted(glob.glob(str(realdata.SSTEM / "mitochondria" / "*.png")))], -1)
+    pasted = np.zeros(segmentation.shape, bool)
+    w, h = min(drawn.shape[0], pasted.shape[0]), min(drawn.shape[1], pasted.shape[1])
+    pasted[:w, :h] = drawn[:w, :h, :depth]
+    under, elsewhere = image[segmentation > 0].mean(), image[(segmentation == 0) & (image > 0)].mean()
+    assert under < elsewhere - 20, (under, elsewhere)
+    assert under < image[pasted].mean(), (under, image[pasted].mean())
