@@ -80,7 +80,10 @@ def real_jobs(directory: str, sstem) -> list[dict]:
         "dest": aligned, "stages": {"align": {}},
     }, {
         "id": "demo-real-mito", "source": str(sstem / "mitochondria"), "image": "mito_%03d.png", **annotated,
-        "dest": masks, "stages": {"align": {"transforms_from": aligned}, "pyramid": {"raw": True}},
+        "dest": masks, "stages": {
+            "align": {"transforms_from": aligned},
+            "pyramid": {"raw": True},
+        },
     }, {
         "id": "demo-real", "source": str(sstem / "sections"), "image": "section_%03d.png", **sections,
         "dest": os.path.join(directory, "out"),
