@@ -85,3 +85,43 @@ def test_every_stage_can_be_planned():
     # Each section is read once by the run that holds it, and the `reach` (2) sections after a
     # run once more by that run (the estimate counts them for the last run too).
     assert reports["align.pairs"].bytes_in == (20 + 2 * 2) * 512 * 384
+
+
+def _segmentation_job(side: int, stage: str):
+    """A mesh or skeleton job on a user's segmentation of side^2 x 256 voxels in 64^3 blocks
+    (only its `info` exists: the stages' stand-ins stand for what the block tasks write)."""
+    from emcore.precomputed import Precomputed, ScaleMeta
+    url = f"mem://sim-seg-{stage}-{side}/seg/"
+    scale = ScaleMeta("8_8_8", (side, side, 256), (8.0, 8.0, 8.0), (0, 0, 0), ((64, 64, 64),), "raw")
+    Precomputed.new(url, "segmentation", "uint32", [scale]).write()
+    return load_job({"id": f"seg-{side}", "source": url, "maxz": 255, "dest": f"mem://unused/seg-{side}/",
+                     "stages": {stage: {"segmentation": url, "block": [64, 64, 64]}}})
+
+
+def test_merge_planning_is_bounded_whatever_the_number_of_blocks():
+    """Issue 13: no orchestrator request grows with the job. The mesh and skeleton merges are
+    planned in three waves (emcore/shuffle.py): the census and merge plans read nothing per
+    block, the route plan at most shuffle.RUNS_MAX summaries. Each plan, run as the orchestrator
+    runs it after the waves before it (their stand-ins write what their tasks would), costs at
+    most RUNS_MAX + 4 storage operations, for 64 blocks as for 16,384; `emctl plan` plans it all."""
+    from emcore import registry
+    from emcore.shuffle import RUNS_MAX
+    for stage in ("mesh", "skeleton"):
+        waves = registry.stage(stage)
+        for side in (256, 4096):
+            job = _segmentation_job(side, stage)
+            store = open_storage(job.dest)
+            waves.wave("chunks").stand_in(job, store)
+            costs = {}
+            for name in ("census", "route", "merge"):
+                wave = waves.wave(name)
+                before = sum(store.ops.values())
+                tasks = wave.plan(job, store)
+                costs[name] = (len(tasks), sum(store.ops.values()) - before)
+                wave.stand_in(job, store)
+            blocks = (side // 64) ** 2 * 4
+            print(f"\n{stage}, {blocks} blocks: (tasks, storage operations) of each plan {costs}")
+            assert costs["census"][0] == min(RUNS_MAX, blocks // 16)
+            assert all(ops <= RUNS_MAX + 4 for _, ops in costs.values()), costs
+        small = simulate(_segmentation_job(256, stage))
+        assert [r.wave for r in small][1:4] == [f"{stage}.census", f"{stage}.route", f"{stage}.merge"]

@@ -1,6 +1,7 @@
 """The mesh stage: a wave of chunk tasks (marching cubes, simplification, levels 0 and 1 per
-finest octree node), then a wave of merge tasks, one per shard (coarser levels, Draco, manifests,
-the shard file). See docs/mesh.md."""
+finest octree node); census and route, which bring each object's records to its shard in
+bounded steps (emcore/shuffle.py); a wave of merge tasks, one per shard (coarser levels, Draco,
+manifests, the shard file). See docs/mesh.md."""
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ import numpy as np
 from emcore.job import Job
 from emcore.stage import Stage, TaskContext, TaskError, Wave
 from emcore.storage import Storage, open_storage
-from emcore import shards
+from emcore import shards, shuffle
 from emcore.segmentation import open_segmentation as _open, output_url as _output_url
 from functions.mesh import fragments, geometry, multilod, surface
 from functions.mesh.cost import chunk_cost
@@ -23,7 +24,7 @@ MESH_DIR = "mesh"       # the meshes' directory inside the job's own segmentatio
 TMP = "mesh-tmp/"
 TIDY = "tidy"           # the last wave: delete the intermediates under TMP
 TIDY_CHUNKS = 1000      # chunks whose two objects one tidy task deletes
-_WORK = np.dtype([("chunk", "<u4"), ("id", "<u8"), ("offset", "<u8"), ("size", "<u8")])
+_WORK = np.dtype([("chunk", "<u4"), ("id", "<u8"), ("offset", "<u8"), ("size", "<u8"), ("voxels", "<u8")])
 
 
 def _chunk_key(position, ext: str) -> str:
@@ -33,6 +34,11 @@ def _chunk_key(position, ext: str) -> str:
 @dataclass(frozen=True)
 class ChunkTask:
     chunk: list[int]        # the chunk's position in the grid of `stages.mesh.chunk` boxes
+
+
+@dataclass(frozen=True)
+class RunTask:
+    run: int                # the run's first chunk, in the grid's order (shuffle.Runs)
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,10 @@ class TidyTask:
 
 def _positions(job: Job, seg) -> list:
     return geometry.chunks(seg.size, job.stage("mesh")["block"])
+
+
+def _chunk_runs(job: Job, seg) -> shuffle.Runs:
+    return shuffle.Runs(len(_positions(job, seg)))
 
 
 class Chunks(Wave):
@@ -100,54 +110,92 @@ class Chunks(Wave):
             store.write(_chunk_key(position, "idx"), index)
 
 
-class Merge(Wave):
-    """Per shard: coarser levels, Draco, manifests, the shard file. Its plan reads every chunk's
-    index and writes each shard's work list and the meshes' `info`."""
-    Task = ShardTask
+class Census(Wave):
+    """Per run of chunks: their indices as one table of records, and how many objects and bytes."""
+    Task = RunTask
 
-    def plan(self, job: Job, store: Storage) -> list[ShardTask]:
-        options = job.stage("mesh")
-        seg = open_segmentation(job)
-        positions = _positions(job, seg)
+    def plan(self, job: Job, store: Storage) -> list[RunTask]:
+        return [RunTask(run) for run in _chunk_runs(job, open_segmentation(job))]
+
+    def run(self, ctx: TaskContext, task: RunTask) -> dict[str, Any]:
+        seg = open_segmentation(ctx.job)
+        positions = _positions(ctx.job, seg)
         tables = []
-        for i, position in enumerate(positions):
-            table = fragments.decode_index(store.read(_chunk_key(position, "idx")))
+        for i in _chunk_runs(ctx.job, seg).chunks(task.run):
+            table = fragments.decode_index(ctx.store.read(_chunk_key(positions[i], "idx")))
             work = np.zeros(len(table), _WORK)
             work["chunk"], work["id"], work["offset"], work["size"] = i, table["id"], table["offset"], table["size"]
-            tables.append((work, table["voxels"]))
-        work = np.concatenate([t[0] for t in tables]) if tables else np.zeros(0, _WORK)
-        counts = np.concatenate([t[1] for t in tables]) if tables else np.zeros(0, np.uint64)
-        ids, inverse = np.unique(work["id"], return_inverse=True)
-        voxels = np.zeros(len(ids), np.uint64)
-        np.add.at(voxels, inverse, counts)
+            work["voxels"] = table["voxels"]
+            tables.append(work)
+        rows = np.concatenate(tables) if tables else np.zeros(0, _WORK)
+        return shuffle.write_census(ctx.store, TMP, task.run, rows, rows["id"][rows["voxels"] > 0],
+                                    ctx.job.stage("mesh")["object_ids"])
+
+    def cost(self, job: Job, task: RunTask, store: Storage) -> dict[str, int]:
+        return {"bytes_in": 0, "reads": len(_chunk_runs(job, open_segmentation(job)).chunks(task.run)), "writes": 2}
+
+    def stand_in(self, job: Job, store: Storage) -> None:
+        shuffle.stand_in(store, TMP, _chunk_runs(job, open_segmentation(job)), _WORK)
+
+
+class Route(Wave):
+    """Its plan reads the runs' summaries (at most shuffle.RUNS_MAX), chooses the sharding and
+    writes the meshes' `info`; each task sorts a run's records by shard."""
+    Task = RunTask
+
+    def plan(self, job: Job, store: Storage) -> list[RunTask]:
+        options = job.stage("mesh")
+        seg = open_segmentation(job)
+        runs = _chunk_runs(job, seg)
+        census = shuffle.read_census(store, TMP, runs)
         if options["object_ids"]:
-            missing = sorted(set(options["object_ids"]) - {int(i) for i, n in zip(ids, voxels) if n > 0})
+            missing = sorted(set(options["object_ids"]) - census["found"])
             if missing:
                 listed = ", ".join(str(m) for m in missing[:10]) + (" ..." if len(missing) > 10 else "")
                 raise TaskError(f"stages.mesh.object_ids: segment{'s' if len(missing) > 1 else ''} {listed} "
                                 f"not present in {seg.url} at scale {seg.mip}")
-        keep = (voxels > 0) & (voxels >= options["min_voxels"])
-        selected = ids[keep]
-        work = work[keep[inverse]]
         # As many merge tasks as a quarter of the chunk tasks, for parallelism in small jobs too.
-        spec = shards.choose_sharding(len(selected), int(work["size"].sum()), min_shards=len(positions) // 4)
+        spec = shards.choose_sharding(census["ids"], census["bytes"], min_shards=runs.count // 4)
         out = open_storage(output_url(job, seg))
         out.write("info", (json.dumps(mesh_info(spec), indent=1, sort_keys=True) + "\n").encode())
         if seg.own and seg.volume.reference("mesh") != MESH_DIR:
             seg.volume.with_reference("mesh", MESH_DIR).write()
-        shard_of, _ = shards.locate(work["id"], spec)
-        tasks = []
-        for shard in np.unique(shard_of):
-            store.write(f"{TMP}merge/{int(shard)}.work", fragments.zlib.compress(work[shard_of == shard].tobytes(), 1))
-            tasks.append(ShardTask(int(shard)))
-        return tasks
+        return [RunTask(run) for run in runs]
+
+    def run(self, ctx: TaskContext, task: RunTask) -> dict[str, Any]:
+        return shuffle.route(ctx.store, TMP, task.run, _WORK, mesh_info_spec(ctx.job, open_segmentation(ctx.job)))
+
+    def cost(self, job: Job, task: RunTask, store: Storage) -> dict[str, int]:
+        return {"bytes_in": 0, "reads": 2, "writes": 2}
+
+    def stand_in(self, job: Job, store: Storage) -> None:
+        seg = open_segmentation(job)
+        for run in _chunk_runs(job, seg):
+            shuffle.route(store, TMP, run, _WORK, mesh_info_spec(job, seg))
+
+
+class Merge(Wave):
+    """Per shard: its objects' records gathered from every run, objects below `min_voxels` (all
+    of an object's records are here) left out; coarser levels, Draco, manifests, the shard file."""
+    Task = ShardTask
+
+    def plan(self, job: Job, store: Storage) -> list[ShardTask]:
+        spec = mesh_info_spec(job, open_segmentation(job))
+        return [ShardTask(shard) for shard in range(2 ** spec["shard_bits"])]
 
     def run(self, ctx: TaskContext, task: ShardTask) -> dict[str, Any]:
         shard = task.shard
         options = ctx.job.stage("mesh")
         seg = open_segmentation(ctx.job)
         positions = _positions(ctx.job, seg)
-        work = np.frombuffer(fragments.zlib.decompress(ctx.store.read(f"{TMP}merge/{shard}.work")), _WORK)
+        work = shuffle.gather(ctx.store, TMP, _chunk_runs(ctx.job, seg), _WORK, shard)
+        ids, inverse = np.unique(work["id"], return_inverse=True)
+        voxels = np.zeros(len(ids), np.uint64)
+        np.add.at(voxels, inverse, work["voxels"])
+        keep = (voxels > 0) & (voxels >= options["min_voxels"])
+        work = work[keep[inverse]]
+        if len(work) == 0:
+            return {"objects": 0, "bytes_out": 0}      # no object of this shard is meshed: no shard file
         objects: dict[int, dict[int, dict[tuple, list]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
         for chunk_index in np.unique(work["chunk"]):
             rows = np.sort(work[work["chunk"] == chunk_index], order="offset")
@@ -174,12 +222,12 @@ class Merge(Wave):
 
     def cost(self, job: Job, task: ShardTask, store: Storage) -> dict[str, int]:
         # Its work grows with the objects found, which no plan knows: its storage operations only.
-        return {"bytes_in": 0, "reads": 1, "writes": 1}
+        return {"bytes_in": 0, "reads": 2 * len(list(_chunk_runs(job, open_segmentation(job)))), "writes": 1}
 
 
 class Tidy(Wave):
-    """Delete a run of chunks' meshes and indices; the first task also the merge lists (one per
-    shard, listed: there are at most a quarter as many as chunks)."""
+    """Delete a run of chunks' meshes and indices; the first task also census's and route's
+    objects (four per run, at most 4 * shuffle.RUNS_MAX)."""
     Task = TidyTask
 
     def plan(self, job: Job, store: Storage) -> list[TidyTask]:
@@ -191,7 +239,7 @@ class Tidy(Wave):
         positions = _positions(ctx.job, open_segmentation(ctx.job))[first:end]
         keys = [_chunk_key(p, ext) for p in positions for ext in ("idx", "dat")]
         if first == 0:
-            keys += list(ctx.store.list(f"{TMP}merge/"))
+            keys += shuffle.temporaries(TMP, _chunk_runs(ctx.job, open_segmentation(ctx.job)))
         return {"deleted": ctx.store.delete_all(keys)}
 
     def cost(self, job: Job, task: TidyTask, store: Storage) -> dict[str, int]:
@@ -200,13 +248,13 @@ class Tidy(Wave):
 
 class MeshStage(Stage):
     name = "mesh"
-    _waves = {"chunks": Chunks(), "merge": Merge(), TIDY: Tidy()}
+    _waves = {"chunks": Chunks(), "census": Census(), "route": Route(), "merge": Merge(), TIDY: Tidy()}
 
     def waves(self, job: Job, store: Storage) -> list[str]:
         options = job.stage("mesh")
         if options is None:
             return []
-        return ["chunks", "merge"] + ([] if options["keep_intermediates"] else [TIDY])
+        return ["chunks", "census", "route", "merge"] + ([] if options["keep_intermediates"] else [TIDY])
 
     def wave(self, name: str) -> Wave:
         try:

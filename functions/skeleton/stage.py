@@ -1,6 +1,7 @@
-"""The skeleton stage: a wave of chunk tasks (kimimaro on each chunk, with one voxel of overlap),
-a wave of merge tasks, one per shard (each object's pieces joined into one tree, the shard file),
-and a tidy wave. See docs/skeleton.md."""
+"""The skeleton stage: a wave of chunk tasks (kimimaro on each chunk, with one voxel of overlap);
+census and route, which bring each object's pieces to its shard in bounded steps
+(emcore/shuffle.py); a wave of merge tasks, one per shard (each object's pieces joined into one
+tree, the shard file); and a tidy wave. See docs/skeleton.md."""
 from __future__ import annotations
 
 import itertools
@@ -14,7 +15,7 @@ import fastremap
 import kimimaro
 import numpy as np
 
-from emcore import shards
+from emcore import shards, shuffle
 from emcore.job import Job
 from emcore.segmentation import Segmentation, open_segmentation, output_url
 from emcore.stage import Stage, TaskContext, TaskError, Wave
@@ -34,6 +35,11 @@ class ChunkTask:
 
 
 @dataclass(frozen=True)
+class RunTask:
+    run: int                # the run's first chunk, in the grid's order (shuffle.Runs)
+
+
+@dataclass(frozen=True)
 class ShardTask:
     shard: int
 
@@ -50,6 +56,10 @@ def _segmentation(job: Job) -> Segmentation:
 def _positions(job: Job, seg: Segmentation) -> list[tuple[int, ...]]:
     grid = [-(-s // c) for s, c in zip(seg.size, job.stage(NAME)["block"])]
     return list(itertools.product(*(range(g) for g in grid)))
+
+
+def _chunk_runs(job: Job, seg: Segmentation) -> shuffle.Runs:
+    return shuffle.Runs(len(_positions(job, seg)))
 
 
 def _box(position, chunk, size) -> tuple[list[int], list[int]]:
@@ -107,43 +117,78 @@ class Chunks(Wave):
             store.write(_key(position, "idx"), b"")
 
 
-class Merge(Wave):
-    """Per shard: each of its objects' pieces joined into one tree, the shard file. Its plan reads
-    every chunk's index, writes each shard's work list and the skeletons' `info`, and references
-    them from the segmentation's `info` when it is the job's own."""
-    Task = ShardTask
+class Census(Wave):
+    """Per run of chunks: their indices as one table of records, and how many objects and bytes."""
+    Task = RunTask
 
-    def plan(self, job: Job, store: Storage) -> list[ShardTask]:
-        options = job.stage(NAME)
-        seg = _segmentation(job)
-        positions = _positions(job, seg)
+    def plan(self, job: Job, store: Storage) -> list[RunTask]:
+        return [RunTask(run) for run in _chunk_runs(job, _segmentation(job))]
+
+    def run(self, ctx: TaskContext, task: RunTask) -> dict[str, Any]:
+        seg = _segmentation(ctx.job)
+        positions = _positions(ctx.job, seg)
         tables = []
-        for i, position in enumerate(positions):
-            index = pieces.unpack_index(store.read(_key(position, "idx")))
+        for i in _chunk_runs(ctx.job, seg).chunks(task.run):
+            index = pieces.unpack_index(ctx.store.read(_key(positions[i], "idx")))
             work = np.zeros(len(index), _WORK)
             work["chunk"], work["id"], work["offset"], work["size"] = i, index["id"], index["offset"], index["size"]
             tables.append(work)
-        work = np.concatenate(tables) if tables else np.zeros(0, _WORK)
-        ids = np.unique(work["id"])
+        rows = np.concatenate(tables) if tables else np.zeros(0, _WORK)
+        return shuffle.write_census(ctx.store, TMP, task.run, rows, rows["id"], ctx.job.stage(NAME)["object_ids"])
+
+    def cost(self, job: Job, task: RunTask, store: Storage) -> dict[str, int]:
+        return {"bytes_in": 0, "reads": len(_chunk_runs(job, _segmentation(job)).chunks(task.run)), "writes": 2}
+
+    def stand_in(self, job: Job, store: Storage) -> None:
+        shuffle.stand_in(store, TMP, _chunk_runs(job, _segmentation(job)), _WORK)
+
+
+class Route(Wave):
+    """Its plan reads the runs' summaries (at most shuffle.RUNS_MAX), chooses the sharding, writes
+    the skeletons' `info` and references it from the segmentation's when it is the job's own;
+    each task sorts a run's records by shard."""
+    Task = RunTask
+
+    def plan(self, job: Job, store: Storage) -> list[RunTask]:
+        options = job.stage(NAME)
+        seg = _segmentation(job)
+        runs = _chunk_runs(job, seg)
+        census = shuffle.read_census(store, TMP, runs)
         if options["object_ids"]:
-            missing = sorted(set(options["object_ids"]) - {int(i) for i in ids})
+            missing = sorted(set(options["object_ids"]) - census["found"])
             if missing:
                 listed = ", ".join(str(m) for m in missing[:10]) + (" ..." if len(missing) > 10 else "")
                 raise TaskError(f"stages.skeleton.object_ids: no skeleton for segment{'s' if len(missing) > 1 else ''} "
                                 f"{listed} in {seg.url} at scale {seg.mip} (absent, or smaller than dust_threshold)")
-        spec = shards.choose_sharding(len(ids), int(work["size"].sum()), min_shards=len(positions) // 4)
-        write_info(job, seg, spec)
-        shard_of, _ = shards.locate(work["id"], spec)
-        tasks = []
-        for shard in np.unique(shard_of):
-            store.write(f"{TMP}merge/{int(shard)}.work", work[shard_of == shard].tobytes())
-            tasks.append(ShardTask(int(shard)))
-        return tasks
+        write_info(job, seg, shards.choose_sharding(census["ids"], census["bytes"], min_shards=runs.count // 4))
+        return [RunTask(run) for run in runs]
+
+    def run(self, ctx: TaskContext, task: RunTask) -> dict[str, Any]:
+        return shuffle.route(ctx.store, TMP, task.run, _WORK, _spec(ctx.job, _segmentation(ctx.job)))
+
+    def cost(self, job: Job, task: RunTask, store: Storage) -> dict[str, int]:
+        return {"bytes_in": 0, "reads": 2, "writes": 2}
+
+    def stand_in(self, job: Job, store: Storage) -> None:
+        seg = _segmentation(job)
+        for run in _chunk_runs(job, seg):
+            shuffle.route(store, TMP, run, _WORK, _spec(job, seg))
+
+
+class Merge(Wave):
+    """Per shard: its objects' pieces gathered from every run, each object's joined into one
+    tree, the shard file."""
+    Task = ShardTask
+
+    def plan(self, job: Job, store: Storage) -> list[ShardTask]:
+        return [ShardTask(shard) for shard in range(2 ** _spec(job, _segmentation(job))["shard_bits"])]
 
     def run(self, ctx: TaskContext, task: ShardTask) -> dict[str, Any]:
         seg = _segmentation(ctx.job)
         positions = _positions(ctx.job, seg)
-        work = np.frombuffer(ctx.store.read(f"{TMP}merge/{task.shard}.work"), _WORK)
+        work = shuffle.gather(ctx.store, TMP, _chunk_runs(ctx.job, seg), _WORK, task.shard)
+        if len(work) == 0:
+            return {"objects": 0, "vertices": 0}        # no object in this shard: no shard file
         parts: dict[int, list] = defaultdict(list)
         for chunk_index in np.unique(work["chunk"]):
             rows = np.sort(work[work["chunk"] == chunk_index], order="offset")
@@ -159,14 +204,16 @@ class Merge(Wave):
                 continue
             entries.append((oid, b"", encoding.encode(s.vertices, s.edges, s.radius)))
             vertices += len(s.vertices)
-        out = open_storage(output_url(ctx.job, seg, "skeletons"))
-        spec = json.loads(out.read("info"))["sharding"]
-        out.write(shards.shard_key(task.shard, spec), shards.build_shard(entries, spec))
+        if not entries:
+            return {"objects": 0, "vertices": 0}
+        spec = _spec(ctx.job, seg)
+        open_storage(output_url(ctx.job, seg, "skeletons")).write(shards.shard_key(task.shard, spec),
+                                                                  shards.build_shard(entries, spec))
         return {"objects": len(entries), "vertices": vertices}
 
     def cost(self, job: Job, task: ShardTask, store: Storage) -> dict[str, int]:
         # Its work grows with the objects found, which no plan knows: its storage operations only.
-        return {"bytes_in": 0, "reads": 1, "writes": 1}
+        return {"bytes_in": 0, "reads": 2 * len(list(_chunk_runs(job, _segmentation(job)))), "writes": 1}
 
 
 class Tidy(Wave):
@@ -183,6 +230,10 @@ class Tidy(Wave):
         return {"bytes_in": 0, "reads": 1, "writes": 0}
 
 
+def _spec(job: Job, seg: Segmentation) -> dict:
+    return json.loads(open_storage(output_url(job, seg, "skeletons")).read("info"))["sharding"]
+
+
 def write_info(job: Job, seg: Segmentation, sharding: dict) -> None:
     """The skeletons' `info`, and the segmentation's `skeletons` key when it is the job's own
     (the one place this stage writes metadata)."""
@@ -194,7 +245,7 @@ def write_info(job: Job, seg: Segmentation, sharding: dict) -> None:
 
 class SkeletonStage(Stage):
     name = NAME
-    _waves = {"chunks": Chunks(), "merge": Merge(), "tidy": Tidy()}
+    _waves = {"chunks": Chunks(), "census": Census(), "route": Route(), "merge": Merge(), "tidy": Tidy()}
 
     def waves(self, job: Job, store: Storage) -> list[str]:
         return [] if job.stage(NAME) is None else list(self._waves)
