@@ -13,6 +13,7 @@ from emcore import registry
 from emcore.job import Job
 from emcore.jobroot import dumps, marker_key, read_job
 from emcore.protocol import TaskMessage
+from emcore.segmentation import OWN_SEGMENTATION
 from emcore.storage import open_storage
 from orchestrator import engine
 
@@ -40,9 +41,22 @@ class _CollectingQueue:
         self.pending.extend(messages)
 
 
+def _own_segmentation_in_place(job: Job) -> Job:
+    """A stage that reads the job's own segmentation while the stage that writes it is not in
+    this job (a mesh job on an earlier cc job's dest) reads it where it lies: the throw-away root
+    the plan runs on does not hold it. It is then not that root's own, so the plan writes nothing
+    beside it."""
+    stages = {name: options for name, options in job.config["stages"].items() if options is not None}
+    for name, options in stages.items():
+        if options.get("segmentation") == OWN_SEGMENTATION and not set(registry.spec(name).after) & set(stages):
+            stages[name] = {**options, "segmentation": job.dest.rstrip("/") + "/segmentation/"}
+    return replace(job, config={**job.config, "stages": {**job.config["stages"], **stages}})
+
+
 def simulate(job: Job) -> list[WaveReport]:
     """Orchestrate `job` against a throw-away mem:// root; returns one report per wave."""
     root = f"mem://emctl-plan-{uuid.uuid4().hex}/"
+    job = _own_segmentation_in_place(job)
     job = replace(job, config={**job.config, "dest": root})
     store = open_storage(root)
     engine.submit_job(store, job)

@@ -125,3 +125,26 @@ def test_merge_planning_is_bounded_whatever_the_number_of_blocks():
             assert all(ops <= RUNS_MAX + 4 for _, ops in costs.values()), costs
         small = simulate(_segmentation_job(256, stage))
         assert [r.wave for r in small][1:4] == [f"{stage}.census", f"{stage}.route", f"{stage}.merge"]
+
+
+def test_a_mesh_job_on_an_earlier_jobs_segmentation_is_planned_from_it_and_leaves_it_alone(tmp_path):
+    """`emctl plan` of a mesh or skeleton job whose dest already holds the segmentation it reads
+    (its own, written by an earlier cc job): the plan reads it where it lies and writes nothing
+    there."""
+    import hashlib
+    import os
+    from emtest.mesh_data import spheres, write_segmentation
+    dest = tmp_path / "out"
+    write_segmentation(str(dest / "segmentation"), spheres((96, 80, 64), [(30, 30, 30), (60, 50, 30)], [20, 15]), (8, 8, 8))
+
+    def snapshot():
+        return {os.path.relpath(os.path.join(d, f), dest): hashlib.sha256(open(os.path.join(d, f), "rb").read()).hexdigest()
+                for d, _, files in os.walk(dest) for f in files}
+    before = snapshot()
+    for stage in ("mesh", "skeleton"):
+        job = load_job({"id": "later", "source": str(dest / "segmentation"), "maxz": 0, "dest": str(dest),
+                        "stages": {stage: {"block": [32, 32, 32]}}})
+        reports = {r.wave: r for r in simulate(job)}
+        size = json.loads((dest / "segmentation" / "info").read_text())["scales"][0]["size"]
+        assert reports[f"{stage}.chunks"].tasks == np.prod([-(-s // 32) for s in size])
+    assert snapshot() == before
