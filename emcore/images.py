@@ -152,6 +152,37 @@ def job_section(job, source: Storage, z: int, expect: Expected | None = None, if
     return read_section(source, job.section_name(z), job.section_page(z), expect, ifd)
 
 
+STACK_INDEX = ".emctl/source/ifds"   # where each page's IFD lies in a multi-page stack: uint64 per page
+
+
+def index_stack(job, source: Storage, store: Storage) -> int | None:
+    """Walk a multi-page stack's IFD chain once and write where each page's IFD lies under the
+    job root (STACK_INDEX), so that every later plan and task goes straight to its pages: a chain
+    can only be walked from its start, one request per page on a bucket, which is a task's work,
+    not a plan's (an orchestrator request must not grow with the stack). The page count, or None
+    for a file per section."""
+    ifds = stack_ifds(job, source)
+    if ifds is None:
+        return None
+    store.write(STACK_INDEX, np.asarray(ifds, "<u8").tobytes())
+    return len(ifds)
+
+
+def stack_index(job, store: Storage) -> list[int] | None:
+    """What index_stack wrote (None for a file per section); a TaskError if it has not run."""
+    if job.section_page(job.z_range.stop - 1) is None:
+        return None
+    try:
+        return np.frombuffer(store.read(STACK_INDEX), "<u8").tolist()
+    except NotFound:
+        raise TaskError(f"{store.url}{STACK_INDEX} does not exist: the align stage's pages wave has not run") from None
+
+
+def section_ifd(job, ifds: list[int] | None, z: int) -> int | None:
+    """Where section z's IFD is, from stack_index's list; None for a file per section."""
+    return None if ifds is None else ifds[job.section_page(z)]
+
+
 def stack_ifds(job, source: Storage) -> list[int] | None:
     """For a job reading a multi-page TIFF stack, where each page's IFD is (one walk of the IFD
     chain, no pixels), after checking that the file has a page for every section the job names:

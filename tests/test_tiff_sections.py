@@ -103,7 +103,9 @@ def test_a_task_reads_only_its_own_page(tmp_path):
 
 def test_a_render_task_goes_straight_to_its_page_in_a_compressed_stack(tmp_path):
     """In a compressed stack the IFDs lie between the pages' data, so finding page k from the
-    first costs k reads; the render plan walks the chain once and gives each task its page's IFD."""
+    first costs k reads; the pages wave's one task walks the chain once and stores where each IFD
+    lies, the render plan reads that one object (no walk in an orchestrator request) and gives each
+    task its page's IFD."""
     pages = 20
     os.makedirs(tmp_path / "raw")
     stack = smooth_stack(512, 512, pages, 8)     # noisy: each page's data is larger than a read
@@ -112,8 +114,14 @@ def test_a_render_task_goes_straight_to_its_page_in_a_compressed_stack(tmp_path)
                     "dest": str(tmp_path / "out"), "stages": {"pyramid": {"block": [64, 64, 64], "chunk": [32, 32, 32]}}})
     with tifffile.TiffFile(tmp_path / "raw" / "stack.tif") as tif:
         offsets = [p.offset for p in tif.pages]
-    tasks = plan(ALIGN, job, open_storage(job.dest), "render")
+    store = open_storage(job.dest)
+    assert ALIGN.waves(job, store) == ["pages", "render"]
+    (pages_task,) = plan(ALIGN, job, store, "pages")
+    assert run(ALIGN, job, store, "pages", 0, pages_task) == {"pages": pages}
+    store.ops.clear()
+    tasks = plan(ALIGN, job, store, "render")
     assert [t["ifd"] for t in tasks] == offsets
+    assert store.ops["read"] <= 2, store.ops
     source = open_storage(job.source)
 
     def reads(page: int, ifd: int | None) -> int:
@@ -166,6 +174,7 @@ def test_pages_of_another_size_are_refused_naming_the_page(tmp_path):
             w.write(section[:40, :50] if z == 3 else section, compression="lzw")
     job = _job(tmp_path, "stack.tif")
     store = open_storage(job.dest)
+    _pages(job, store)
     tasks = plan(ALIGN, job, store, "render")
     run(ALIGN, job, store, "render", 2, tasks[2])
     with pytest.raises(TaskError, match=r"raw/stack.tif page 3 is 50x40 pixels but the stack is 72x56"):
@@ -176,7 +185,13 @@ def test_a_stack_with_fewer_pages_than_maxz_is_refused_naming_file_and_field(tmp
     _write_tiff(tmp_path / "raw" / "stack.tif", _stack(8)[:6], imagej=True)
     job = _job(tmp_path, "stack.tif")
     with pytest.raises(TaskError, match=r"maxz: 9 names page 9 of .*raw/stack.tif, which has 6 pages \(0 to 5\)"):
-        plan(ALIGN, job, open_storage(job.dest), "render")
+        _pages(job, open_storage(job.dest))
+
+
+def _pages(job, store):
+    """The align stage's first wave on a stack: its one task indexes the pages."""
+    (task,) = plan(ALIGN, job, store, "pages")
+    return run(ALIGN, job, store, "pages", 0, task)
 
 
 @pytest.mark.parametrize("image, says", [

@@ -16,7 +16,8 @@ from typing import Any
 
 from emcore import levels, levelstore, tiles
 from emcore.alignment import TRANSFORMS_KEY, read_transforms, write_transforms
-from emcore.images import Expected, job_header, job_section, stack_ifds
+from emcore.images import (Expected, STACK_INDEX, index_stack, job_header, job_section, section_ifd,
+                           stack_index)
 from emcore.job import Job
 from emcore.stage import Stage, TaskContext, TaskError, Wave
 from emcore.storage import Storage, open_storage
@@ -41,6 +42,11 @@ def _tile(job: Job) -> list[int]:
 
 
 @dataclass(frozen=True)
+class PagesTask:
+    pass
+
+
+@dataclass(frozen=True)
 class PairsTask:
     z: int          # the first section of the run
     count: int      # sections in the run
@@ -58,11 +64,30 @@ class RenderTask:
     ifd: int | None = None          # where the section's IFD is in a multi-page TIFF stack
 
 
+class Pages(Wave):
+    """A multi-page TIFF stack only: one task walks its IFD chain, checks that it has a page for
+    every section the job names (naming `maxz` otherwise, before any section is read), and writes
+    where each page's IFD lies (images.index_stack)."""
+    Task = PagesTask
+
+    def plan(self, job: Job, store: Storage) -> list[PagesTask]:
+        return [PagesTask()]
+
+    def run(self, ctx: TaskContext, task: PagesTask) -> dict[str, Any]:
+        return {"pages": index_stack(ctx.job, ctx.source(), ctx.store)}
+
+    def cost(self, job: Job, task: PagesTask, store: Storage) -> dict[str, int]:
+        return {"bytes_in": 0, "reads": job.section_page(job.z_range.stop - 1) + 1, "writes": 1}
+
+    def stand_in(self, job: Job, store: Storage) -> None:
+        """Offsets of no use but their count, so that render can plan (its cost needs none)."""
+        store.write(STACK_INDEX, bytes(8 * (job.section_page(job.z_range.stop - 1) + 1)))
+
+
 class Pairs(Wave):
     Task = PairsTask
 
     def plan(self, job: Job, store: Storage) -> list[PairsTask]:
-        stack_ifds(job, open_storage(job.source))    # a stack short of maxz fails here, not in a task
         zs = job.z_range
         return [PairsTask(z, min(RUN, zs.stop - z)) for z in range(zs.start, zs.stop, RUN)]
 
@@ -72,7 +97,8 @@ class Pairs(Wave):
 
         def partners_of(z: int) -> list[int]:
             return partners(z, last, options["reach"], options["anchors"])
-        preparer = Preparer(lambda z: job_section(job, source, z),
+        ifds = stack_index(job, ctx.store)
+        preparer = Preparer(lambda z: job_section(job, source, z, ifd=section_ifd(job, ifds, z)),
                             matching_factor(options, job.resolution))
         summary = {"z": [task.z, task.z + task.count - 1], "pairs": {}}
         for z, info, results in match_run(range(task.z, task.z + task.count), partners_of, preparer,
@@ -156,7 +182,7 @@ class Render(Wave):
 
     def plan(self, job: Job, store: Storage) -> list[RenderTask]:
         source = open_storage(job.source)
-        ifds = stack_ifds(job, source)
+        ifds = stack_index(job, store)
         header = _first_header(job, source)
         if job.stage("align") is None:
             width, height = header.width, header.height
@@ -170,7 +196,7 @@ class Render(Wave):
             tasks = [RenderTask(s["z"], s["matrix"]) for s in doc["sections"]]
         if ifds is not None:
             # Each task goes straight to its page's IFD: one walk of the chain here, not one per task.
-            tasks = [dataclasses.replace(t, ifd=ifds[job.section_page(t.z)]) for t in tasks]
+            tasks = [dataclasses.replace(t, ifd=section_ifd(job, ifds, t.z)) for t in tasks]
         tiles.write_tiles_info(store, [width, height, len(job.z_range)], header.dtype, job.resolution,
                                job.voxel_offset, tiles.tile_shape(width, height, _tile(job)))
         return tasks
@@ -202,14 +228,16 @@ class Render(Wave):
 
 class AlignStage(Stage):
     name = "align"
-    _waves = {"pairs": Pairs(), "solve": Solve(), "adopt": Adopt(), "render": Render()}
+    _waves = {"pages": Pages(), "pairs": Pairs(), "solve": Solve(), "adopt": Adopt(), "render": Render()}
 
     def waves(self, job: Job, store: Storage) -> list[str]:
         if job.stage("align") is not None:
-            return ["adopt", "render"] if job.stage("align")["transforms_from"] else ["pairs", "solve", "render"]
-        if job.stage("pyramid") is not None:
-            return ["render"]
-        return []
+            waves = ["adopt", "render"] if job.stage("align")["transforms_from"] else ["pairs", "solve", "render"]
+        elif job.stage("pyramid") is not None:
+            waves = ["render"]
+        else:
+            return []
+        return (["pages"] if job.section_page(job.z_range.stop - 1) is not None else []) + waves
 
     def wave(self, name: str) -> Wave:
         try:

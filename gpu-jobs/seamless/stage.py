@@ -17,7 +17,7 @@ import numpy as np
 
 from emcore import fields
 from emcore import fieldstore as volumes
-from emcore.images import job_section
+from emcore.images import job_section, section_ifd, stack_index
 from emcore.job import Job
 from emcore.stage import Stage, TaskContext, TaskError, Wave
 from emcore.storage import Storage
@@ -77,7 +77,8 @@ class Images(Wave):
 
     def run(self, ctx: TaskContext, task: ImageTask) -> dict[str, Any]:
         meta = _meta(ctx.store)
-        image = job_section(ctx.job, ctx.source(), task.z)
+        ifds = stack_index(ctx.job, ctx.store)
+        image = job_section(ctx.job, ctx.source(), task.z, ifd=section_ifd(ctx.job, ifds, task.z))
         cols, rows = volumes.grid(meta)
         small = shrink_into_frame(image, task.matrix, meta["mip"], (rows, cols))
         volumes.write_slice(volumes.open_volume(ctx.store, volumes.IMAGES), ctx.job, task.z, small)
