@@ -12,8 +12,8 @@ than a million segments (bench/cc_merge.py).
   segmentation is refused for the uint8/uint16 labels it picks), no downsampled scales, no statistics.
 
 Peak memory per task is measured by running every task of a job, one after another, in a fresh
-process that resets the kernel's high-water mark before each task: with the chunk shape and the
-chunks per merge task fixed, it should not grow with the volume. (A pool worker's ru_maxrss would
+process that resets the kernel's high-water mark before each task: with the block shape and the
+blocks per merge task fixed, it should not grow with the volume. (A pool worker's ru_maxrss would
 not do: a spawned child starts with its parent's high-water mark, the bench's own arrays.)
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ THRESHOLD = 127   # emctl: value > 127; igneous: value >= 128
 
 
 def make_descriptor(url: str, size: int, seed: int = 0) -> np.ndarray:
-    """A smooth random uint8 field whose top ~10% form blobs of all sizes, many across chunks
+    """A smooth random uint8 field whose top ~10% form blobs of all sizes, many across blocks
     (like cleft or organelle predictions), written as raw precomputed with TensorStore."""
     import tensorstore as ts
     from scipy import ndimage
@@ -117,12 +117,12 @@ def _probe(descriptor: str, block: int) -> None:
     peaks: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         size = Precomputed.read(descriptor).scale(0).size
-        chunks = int(np.prod([-(-n // block) for n in size]))
+        blocks = int(np.prod([-(-n // block) for n in size]))
         job = load_job({"id": "probe", "dest": tmp, "stages": {"cc": {
             "descriptor": descriptor, "ccthresh": THRESHOLD, "block": [block] * 3,
             "chunk": [min(64, block // 2)] * 3,
-            # Eight chunks per merge task whatever the volume: each task's share stays the same.
-            "nummergetasks": max(1, chunks // 8)}}})
+            # Eight blocks per merge task whatever the volume: each task's share stays the same.
+            "nummergetasks": max(1, blocks // 8)}}})
         store = open_storage(tmp)
         done = 0
         while done < len(waves := STAGE.waves(job, store)):   # the first plan fixes the rest
@@ -137,7 +137,7 @@ def _probe(descriptor: str, block: int) -> None:
                 peak[1] = max(peak[1], _rss_mb("VmHWM") - before)
                 peak[2] += 1
             done += 1
-    print(json.dumps({"size": size, "chunks": chunks, "waves": peaks}))
+    print(json.dumps({"size": size, "blocks": blocks, "waves": peaks}))
 
 
 def main() -> None:
@@ -191,15 +191,15 @@ def main() -> None:
           f"{cc3d26[3] / emctl26[3]:.0%} by CPU (target >= 50%); load average {os.getloadavg()[0]:.1f}")
 
     sizes = (64, 128) if args.quick else (size // 2, size)
-    probe_chunk = sizes[0] // 2
+    probe_block = sizes[0] // 2
     probes = []
     with tempfile.TemporaryDirectory() as tmp:
         for s in sizes:
             make_descriptor(f"file://{tmp}/{s}/", s, seed=1)
-            probes.append(probe_memory(f"file://{tmp}/{s}/", probe_chunk))
-    print(f"\npeak memory per task, block {probe_chunk}^3, 8 chunks per merge task: largest "
+            probes.append(probe_memory(f"file://{tmp}/{s}/", probe_block))
+    print(f"\npeak memory per task, block {probe_block}^3, 8 blocks per merge task: largest "
           f"resident set of any task of the wave / largest growth during one task, MB")
-    heads = [f"{s}^3, {p['chunks']} chunks" for s, p in zip(sizes, probes)]
+    heads = [f"{s}^3, {p['blocks']} blocks" for s, p in zip(sizes, probes)]
     print(f"{'wave':<12s}" + "".join(f"{h:>26s}" for h in heads))
     for kind in probes[-1]["waves"]:
         cells = []

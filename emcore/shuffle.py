@@ -1,13 +1,13 @@
-"""Routing per-chunk records to per-shard merge tasks with bounded work in every request.
+"""Routing per-block records to per-shard merge tasks with bounded work in every request.
 
-Meshes and skeletons are made per chunk, then merged per object: each object's pieces, spread
-over the chunks it touches, must reach the one merge task that writes its shard. Which shard an
+Meshes and skeletons are made per block, then merged per object: each object's pieces, spread
+over the blocks it touches, must reach the one merge task that writes its shard. Which shard an
 object lands in depends on the sharding spec, and the spec on how many objects and bytes there
 are: a census is needed before anything can be routed. Done in one orchestrator request, that
-census reads every chunk's index: O(chunks) operations where the request limit allows a few
+census reads every block's index: O(blocks) operations where the request limit allows a few
 thousand. So it is split into waves whose plans do O(1) or O(RUNS_MAX) work:
 
-    census   one task per run of chunks: reads the run's chunk indices, writes the run's records
+    census   one task per run of blocks: reads the run's block indices, writes the run's records
              (`<tmp>census/<run>.rows`) and a small summary (`<run>.json`: ids, bytes, which of
              the requested ids it holds)
     route    its plan reads the runs' summaries (at most RUNS_MAX) and chooses the spec; one task
@@ -32,12 +32,12 @@ from emcore import shards
 from emcore.storage import Storage
 
 RUNS_MAX = 64       # runs, so route's plan reads and a merge task's ranged reads stay bounded
-RUN_MIN = 16        # chunks per run at least: small jobs keep few tasks
+RUN_MIN = 16        # blocks per run at least: small jobs keep few tasks
 
 
 @dataclass(frozen=True)
 class Runs:
-    """The chunks [0, count) split into consecutive runs of equal length."""
+    """The blocks [0, count) split into consecutive runs of equal length."""
     count: int
 
     @property
@@ -45,9 +45,9 @@ class Runs:
         return max(RUN_MIN, math.ceil(self.count / RUNS_MAX))
 
     def __iter__(self):
-        return iter(range(0, self.count, self.length))       # each run named by its first chunk
+        return iter(range(0, self.count, self.length))       # each run named by its first block
 
-    def chunks(self, first: int) -> range:
+    def blocks(self, first: int) -> range:
         return range(first, min(first + self.length, self.count))
 
 

@@ -19,7 +19,7 @@ RESOLUTION, OFFSET = [4, 4, 8], [64, 32, 8]   # anisotropic: x and y are halved 
 
 
 def _link(vol, corner, d, value=1.0):
-    """Two 5-voxel pieces that touch only diagonally across the chunk boundaries at `corner`
+    """Two 5-voxel pieces that touch only diagonally across the block boundaries at `corner`
     (an edge when d has two non-zero components, a corner when three)."""
     c = np.asarray(corner)
     lo, hi = np.maximum(c - 6, 0), c + 6

@@ -83,7 +83,7 @@ def _with(values, axis, value):
 
 
 def test_synaptor_chunkshape_alone_equals_cc3d(tmp_path):
-    """Only Synaptor's `chunkshape: [512, 512, 64]`: eight tasks' chunks (the volume crosses 512 in x and y
+    """Only Synaptor's `chunkshape: [512, 512, 64]`: eight tasks' blocks (the volume crosses 512 in x and y
     and 64 in z), objects across every face; the result is cc3d's partition."""
     import cv2
     rng = np.random.default_rng(3)
@@ -109,5 +109,5 @@ def test_synaptor_chunkshape_alone_equals_cc3d(tmp_path):
     pairs = np.unique(np.stack([ref[fg], out[fg]], axis=1), axis=0)
     count = len(np.unique(ref[fg]))
     assert count > 20 and len(pairs) == count == len(np.unique(out[fg])), "not a bijection"
-    # Objects cross the chunk faces at x = 512 and z = 64, so the merge had work to do.
+    # Objects cross the block faces at x = 512 and z = 64, so the merge had work to do.
     assert len(np.intersect1d(ref[511], ref[512])) > 1 and len(np.intersect1d(ref[:, :, 63], ref[:, :, 64])) > 1

@@ -1,4 +1,4 @@
-"""Oracle tests for the cc stage's science: chunk -> merge -> remap must equal cc3d on the whole
+"""Oracle tests for the cc stage's science: block -> merge -> remap must equal cc3d on the whole
 volume (same connectivity, same size filter), up to relabelling, with identical statistics."""
 from __future__ import annotations
 
@@ -9,29 +9,29 @@ import pytest
 
 from emtest.cc import SHAPE, make_volume, oracle_stats
 from functions.cc import codec
-from functions.cc.chunk import label_chunk
-from functions.cc.grid import (chunk_box, chunk_count, chunks_to_read, grid_shape,
+from functions.cc.block import label_block
+from functions.cc.grid import (block_box, block_count, blocks_to_read, grid_shape,
                                merge_groups)
 from functions.cc.merge import combine, finalize, merge_task, smallest_roots
-from functions.cc.remap import chunk_mapping, remap_chunk, segment_rows, segments_csv
+from functions.cc.remap import block_mapping, remap_block, segment_rows, segments_csv
 from functions.cc.seams import seam_edges
 from functions.cc.stats import FOREGROUND_LIMIT, statistics
 
 
-def run_chunked(vol, block, connectivity, ccthresh, dustthresh, szthresh, tasks):
+def run_blocked(vol, block, connectivity, ccthresh, dustthresh, szthresh, tasks):
     """The stage's waves, with every intermediate passed through the codec as storage would."""
     g = grid_shape(vol.shape, block)
     labels, summaries = {}, {}
-    for c in range(chunk_count(g)):
-        off, shp = chunk_box(c, g, block, vol.shape)
+    for c in range(block_count(g)):
+        off, shp = block_box(c, g, block, vol.shape)
         box = tuple(slice(o, o + s) for o, s in zip(off, shp))
-        labels[c], summary = label_chunk(vol[box], off, c, ccthresh=ccthresh,
+        labels[c], summary = label_block(vol[box], off, c, ccthresh=ccthresh,
                                          connectivity=connectivity, dustthresh=dustthresh)
         summaries[c] = codec.decode(codec.encode(summary))
     nummergetasks = 3 if tasks == "tree" else tasks
     partials = []
     for group in merge_groups(g, nummergetasks):
-        own, foreign = chunks_to_read(group, g)
+        own, foreign = blocks_to_read(group, g)
         partial = merge_task(own, {c: summaries[c]["stats"] for c in own},
                              {c: summaries[c]["faces"] for c in own + foreign}, g, connectivity)
         partials.append(codec.decode(codec.encode(partial)))
@@ -39,10 +39,10 @@ def run_chunked(vol, block, connectivity, ccthresh, dustthresh, szthresh, tasks)
         partials = [combine(partials[:2]), partials[2]]
     mapping, table = finalize(partials, szthresh, dustthresh)
     out = np.zeros(vol.shape, dtype=np.uint64)
-    for c in range(chunk_count(g)):
-        off, shp = chunk_box(c, g, block, vol.shape)
+    for c in range(block_count(g)):
+        off, shp = block_box(c, g, block, vol.shape)
         box = tuple(slice(o, o + s) for o, s in zip(off, shp))
-        out[box] = remap_chunk(labels[c], chunk_mapping(mapping, c))
+        out[box] = remap_block(labels[c], block_mapping(mapping, c))
     return out, mapping, table
 
 
@@ -66,17 +66,17 @@ def check_against_oracle(vol, out, table, connectivity, ccthresh, threshold):
 CASES = [  # block, dustthresh, szthresh
     ((32, 32, 24), 3, 8),       # 80 is not a multiple of 32 either
     ((20, 28, 17), 9, 4),       # divides no axis; dustthresh above szthresh
-    ((19, 79, 71), 5, 5),       # the last chunk on every axis is one voxel thick
+    ((19, 79, 71), 5, 5),       # the last block on every axis is one voxel thick
 ]
 
 
 @pytest.mark.parametrize("connectivity", [6, 18, 26])
 @pytest.mark.parametrize("block,dustthresh,szthresh", CASES)
-def test_chunked_equals_whole_volume(connectivity, block, dustthresh, szthresh):
+def test_blocked_equals_whole_volume(connectivity, block, dustthresh, szthresh):
     vol = make_volume(block, seed=connectivity)
     results = {}
     for tasks in (1, 3, "tree"):
-        out, mapping, table = run_chunked(vol, block, connectivity, 0.5, dustthresh,
+        out, mapping, table = run_blocked(vol, block, connectivity, 0.5, dustthresh,
                                           szthresh, tasks)
         n = check_against_oracle(vol, out, table, connectivity, 0.5, max(dustthresh, szthresh))
         assert n > 50
@@ -90,7 +90,7 @@ def test_chunked_equals_whole_volume(connectivity, block, dustthresh, szthresh):
 @pytest.mark.parametrize("fill", [0.0, 1.0])
 def test_empty_and_full_volumes(fill):
     vol = np.full(SHAPE, fill, np.float32)
-    out, mapping, table = run_chunked(vol, (32, 32, 24), 26, 0.5, 10, 10, 3)
+    out, mapping, table = run_blocked(vol, (32, 32, 24), 26, 0.5, 10, 10, 3)
     assert len(table["ids"]) == int(fill) and np.array_equal(out, vol.astype(np.uint64))
     if fill:
         assert table["voxels"].tolist() == [vol.size]
@@ -102,48 +102,48 @@ def test_integer_descriptors(dtype, ccthresh):
     block = (32, 32, 24)
     scale = 255 if dtype == np.uint8 else 60000
     vol = (make_volume(block, seed=7) * scale).astype(dtype)
-    out, _, table = run_chunked(vol, block, 26, ccthresh, 4, 4, 3)
+    out, _, table = run_blocked(vol, block, 26, ccthresh, 4, 4, 3)
     check_against_oracle(vol, out, table, 26, ccthresh, 4)
 
 
-def _two_chunk_faces(points, connectivity):
-    """Label a 4x4x4 volume with one voxel at each point, as eight 2x2x2 chunks."""
+def _two_block_faces(points, connectivity):
+    """Label a 4x4x4 volume with one voxel at each point, as eight 2x2x2 blocks."""
     vol = np.zeros((4, 4, 4), np.uint8)
     for p in points:
         vol[p] = 1
     g = grid_shape(vol.shape, (2, 2, 2))
     faces = {}
     for c in range(8):
-        off, shp = chunk_box(c, g, (2, 2, 2), vol.shape)
+        off, shp = block_box(c, g, (2, 2, 2), vol.shape)
         box = tuple(slice(o, o + s) for o, s in zip(off, shp))
-        faces[c] = label_chunk(vol[box], off, c, ccthresh=0, connectivity=connectivity)[1]["faces"]
+        faces[c] = label_block(vol[box], off, c, ccthresh=0, connectivity=connectivity)[1]["faces"]
     return faces
 
 
 @pytest.mark.parametrize("connectivity,joined", [(6, False), (18, False), (26, True)])
 def test_corner_contact(connectivity, joined):
-    faces = _two_chunk_faces([(1, 1, 1), (2, 2, 2)], connectivity)
+    faces = _two_block_faces([(1, 1, 1), (2, 2, 2)], connectivity)
     assert len(seam_edges(faces[0], faces[7], (1, 1, 1), connectivity)) == joined
 
 
 @pytest.mark.parametrize("connectivity,joined", [(6, False), (18, True), (26, True)])
 def test_edge_contact(connectivity, joined):
-    faces = _two_chunk_faces([(1, 1, 0), (2, 2, 0)], connectivity)
+    faces = _two_block_faces([(1, 1, 0), (2, 2, 0)], connectivity)
     assert len(seam_edges(faces[0], faces[3], (1, 1, 0), connectivity)) == joined
-    faces = _two_chunk_faces([(2, 1, 0), (1, 2, 0)], connectivity)    # the other diagonal
+    faces = _two_block_faces([(2, 1, 0), (1, 2, 0)], connectivity)    # the other diagonal
     assert len(seam_edges(faces[1], faces[2], (-1, 1, 0), connectivity)) == joined
 
 
 def test_dust_spares_pieces_on_faces():
-    chunk = np.zeros((8, 8, 8), np.float32)
-    chunk[3, 3, 3] = 1       # enclosed speck: dust
-    chunk[0, 4, 4] = 1       # speck on a face: may continue in the neighbour
-    labels, summary = label_chunk(chunk, (8, 0, 0), 5, ccthresh=0.5, connectivity=26,
+    block = np.zeros((8, 8, 8), np.float32)
+    block[3, 3, 3] = 1       # enclosed speck: dust
+    block[0, 4, 4] = 1       # speck on a face: may continue in the neighbour
+    labels, summary = label_block(block, (8, 0, 0), 5, ccthresh=0.5, connectivity=26,
                                   dustthresh=2)
     kept = (5 << 32) + int(labels[0, 4, 4])
     assert summary["stats"]["ids"].tolist() == [kept] and summary["faces"]["x0"][4, 4] == kept
     # The speck has no id: the mapping will not list it, so remap writes it as background.
-    assert labels[3, 3, 3] != 0 and remap_chunk(labels, {"ids": [kept], "global": [1]})[3, 3, 3] == 0
+    assert labels[3, 3, 3] != 0 and remap_block(labels, {"ids": [kept], "global": [1]})[3, 3, 3] == 0
     assert summary["stats"]["bbox"].tolist() == [[8, 4, 4, 9, 5, 5]]
     assert summary["stats"]["sums"].tolist() == [[8, 4, 4]]
 
@@ -192,7 +192,7 @@ def test_rows_and_csv():
 
 
 def test_codec_is_deterministic():
-    _, summary = label_chunk(make_volume((32, 32, 24))[:32, :32, :24], (0, 0, 0), 0,
+    _, summary = label_block(make_volume((32, 32, 24))[:32, :32, :24], (0, 0, 0), 0,
                              ccthresh=0.5, connectivity=18)
     blob = codec.encode(summary)
     assert blob == codec.encode(codec.decode(blob))

@@ -36,7 +36,7 @@ DUST, SIZE = 3, 8
 
 
 def descriptor_volume(dtype: str) -> tuple[np.ndarray, float]:
-    vol = make_volume(BLOCK, seed=5)   # objects across chunks, diagonal contacts at corners
+    vol = make_volume(BLOCK, seed=5)   # objects across blocks, diagonal contacts at corners
     if dtype == "uint8":
         return (vol * 255).astype(np.uint8), 127
     return vol, 0.5
@@ -137,12 +137,12 @@ def test_downsampled_scales_equal_numpy_mode(result):
 
 
 def test_remap_tasks_are_the_segmentation_blocks(result):
-    """A remap task owns whole shards because its chunk is a block of the segmentation's first
+    """A remap task owns whole shards because its block is a block of the segmentation's first
     multiscale wave (whose shard ownership tests/test_pyramid.py checks)."""
     job, store, ref = result
     layout = Layout(job, descriptor.load(store))
     blocks = layout.multiscale.wave_blocks(0)
-    assert [{"lo": t.lo, "hi": t.hi} for t in layout.chunk_tasks()] == blocks
+    assert [{"lo": t.lo, "hi": t.hi} for t in layout.block_tasks()] == blocks
     assert len(blocks) == 27
 
 
@@ -159,7 +159,7 @@ def test_tasks_rewrite_the_same_bytes(result):
     for plan in plans.values():
         inprocess.run(STAGE, job, store, plan["wave"], 0, plan["tasks"][0])
     assert _digest(store, ["cc/", "segmentation/", "segments.csv"]) == before
-    assert {p["wave"] for p in plans.values()} >= {"chunks", "merge", "combine1", "finalize", "remap", "downsample1"}
+    assert {p["wave"] for p in plans.values()} >= {"blocks", "merge", "combine1", "finalize", "remap", "downsample1"}
 
 
 def test_intermediates_are_deleted_unless_kept(result):
@@ -232,8 +232,8 @@ def test_a_corrupt_descriptor_chunk_fails_only_its_task(tmp_path):
     job = load_job({**json.loads(cc_job(tmp_path / "out", str(tmp_path / "clefts")).to_json()),
                              "attempts": 1})
     store = run_job(job)
-    failed = failures.failed_tasks(store, "cc.chunks")
+    failed = failures.failed_tasks(store, "cc.blocks")
     assert failed == [0]
-    record = json.loads(store.read(failures.failed_key("cc.chunks", 0)))
+    record = json.loads(store.read(failures.failed_key("cc.blocks", 0)))
     assert "clefts/ scale 0 box [0, 0, 0]-[32, 32, 32]" in record["error"] and record["traceback"] is None
-    assert len(list(store.list(jobroot.marker_prefix("cc.chunks")))) == 26
+    assert len(list(store.list(jobroot.marker_prefix("cc.blocks")))) == 26

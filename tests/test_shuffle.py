@@ -1,5 +1,5 @@
 """emcore/shuffle.py against numpy: every record reaches exactly the shard its id hashes to, a
-re-run task rewrites the same bytes, and the runs stay at most RUNS_MAX whatever the chunk count."""
+re-run task rewrites the same bytes, and the runs stay at most RUNS_MAX whatever the block count."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,13 +8,13 @@ import pytest
 from emcore import shards, shuffle
 from emcore.storage import open_storage
 
-DTYPE = np.dtype([("chunk", "<u4"), ("id", "<u8"), ("offset", "<u8"), ("size", "<u8")])
+DTYPE = np.dtype([("block", "<u4"), ("id", "<u8"), ("offset", "<u8"), ("size", "<u8")])
 
 
 @pytest.mark.parametrize("count", [1, 15, 16, 17, 1000, 16384, 100_000])
-def test_runs_cover_every_chunk_once_and_stay_bounded(count):
+def test_runs_cover_every_block_once_and_stay_bounded(count):
     runs = shuffle.Runs(count)
-    covered = [c for run in runs for c in runs.chunks(run)]
+    covered = [c for run in runs for c in runs.blocks(run)]
     assert covered == list(range(count))
     assert len(list(runs)) <= shuffle.RUNS_MAX
 
@@ -22,9 +22,9 @@ def test_runs_cover_every_chunk_once_and_stay_bounded(count):
 def _records(rng, runs: shuffle.Runs) -> dict[int, np.ndarray]:
     by_run = {}
     for run in runs:
-        chunks = runs.chunks(run)
+        blocks = runs.blocks(run)
         rows = np.zeros(int(rng.integers(0, 400)), DTYPE)
-        rows["chunk"] = rng.integers(chunks.start, chunks.stop, len(rows))
+        rows["block"] = rng.integers(blocks.start, blocks.stop, len(rows))
         rows["id"] = rng.integers(1, 5000, len(rows))
         rows["offset"] = rng.integers(0, 1 << 30, len(rows))
         rows["size"] = rng.integers(1, 1000, len(rows))

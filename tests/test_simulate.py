@@ -79,7 +79,7 @@ def test_every_stage_can_be_planned():
     reports = {r.wave: r for r in simulate(job)}
     assert [w for w in reports if not w.startswith(("cc.", "mesh."))] == [
         "align.pairs", "align.solve", "align.render", "pyramid.0", "pyramid.tidy"]
-    assert {"cc.chunks", "cc.finalize", "cc.remap", "mesh.chunks"} <= set(reports)
+    assert {"cc.blocks", "cc.finalize", "cc.remap", "mesh.blocks"} <= set(reports)
     # Pair tasks take runs of 16 sections; render one section each.
     assert reports["align.pairs"].tasks == 2 and reports["align.render"].tasks == 20
     # Each section is read once by the run that holds it, and the `reach` (2) sections after a
@@ -111,7 +111,7 @@ def test_merge_planning_is_bounded_whatever_the_number_of_blocks():
         for side in (256, 4096):
             job = _segmentation_job(side, stage)
             store = open_storage(job.dest)
-            waves.wave("chunks").stand_in(job, store)
+            waves.wave("blocks").stand_in(job, store)
             costs = {}
             for name in ("census", "route", "merge"):
                 wave = waves.wave(name)
@@ -146,5 +146,5 @@ def test_a_mesh_job_on_an_earlier_jobs_segmentation_is_planned_from_it_and_leave
                         "stages": {stage: {"block": [32, 32, 32]}}})
         reports = {r.wave: r for r in simulate(job)}
         size = json.loads((dest / "segmentation" / "info").read_text())["scales"][0]["size"]
-        assert reports[f"{stage}.chunks"].tasks == np.prod([-(-s // 32) for s in size])
+        assert reports[f"{stage}.blocks"].tasks == np.prod([-(-s // 32) for s in size])
     assert snapshot() == before

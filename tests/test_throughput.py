@@ -26,10 +26,10 @@ def test_markers_become_rows_and_rows_the_table(tmp_path):
     store = _job(tmp_path, [("pyramid.0", 0, 300e6, 2.0), ("pyramid.0", 1, 100e6, 2.0),
                             ("pyramid.1", 0, 50e6, 1.0), ("pyramid.tidy", 0, 0, 0.1),
                             ("cc.downsample1", 0, 1e6, 0.01),             # too little CPU for a row
-                            ("cc.chunks", 0, 10e6, None)])                # a duplicate's acknowledgement
+                            ("cc.blocks", 0, 10e6, None)])                # a duplicate's acknowledgement
     measured = throughput.measure(store)
     assert measured["pyramid.0"] == {"tasks": 2, "bytes_in": 400e6, "cpu_seconds": 4.0}
-    assert "cc.chunks" not in measured
+    assert "cc.blocks" not in measured
     rows = throughput.rows(measured)
     assert rows["pyramid.0"] == 100.0 and rows["pyramid.1"] == 50.0
     assert rows["pyramid.N"] == rows["pyramid"] == pytest.approx(450 / 5)
@@ -42,4 +42,4 @@ def test_markers_become_rows_and_rows_the_table(tmp_path):
     assert _lookup(table, "pyramid.0") == 100.0
     assert _lookup(table, "pyramid.3") == table["pyramid.N"]
     assert _lookup(table, "pyramid.tidy") == table["pyramid"]
-    assert _lookup(table, "skeleton.chunks") == table["default"]
+    assert _lookup(table, "skeleton.blocks") == table["default"]

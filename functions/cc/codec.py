@@ -1,4 +1,4 @@
-"""Bytes for the cc stage's intermediates (chunk summaries, partials, mappings, tables).
+"""Bytes for the cc stage's intermediates (block summaries, partials, mappings, tables).
 
 They are JSON-like trees whose leaves may be numpy arrays. np.savez is not used because its zip
 entries carry the time of writing: a retried task must write the same bytes. Here the bytes are
@@ -17,7 +17,7 @@ _MAGIC = b"emcc1"
 
 
 def encode(tree) -> bytes:
-    chunks: list[bytes] = []
+    parts: list[bytes] = []
     position = 0
 
     def walk(node):
@@ -27,7 +27,7 @@ def encode(tree) -> bytes:
             array = array.astype(array.dtype.newbyteorder("<"), copy=False)
             data = array.tobytes()
             ref = {"__array__": [array.dtype.str, list(array.shape), position, len(data)]}
-            chunks.append(data)
+            parts.append(data)
             position += len(data)
             return ref
         if isinstance(node, dict):
@@ -42,8 +42,8 @@ def encode(tree) -> bytes:
         return node
 
     header = json.dumps(walk(tree), sort_keys=True, separators=(",", ":")).encode()
-    raw = struct.pack("<Q", len(header)) + header + b"".join(chunks)
-    # Level 1: a chunk's faces (3 MB of mostly zero uint64) in 10 ms instead of 21 at level 6.
+    raw = struct.pack("<Q", len(header)) + header + b"".join(parts)
+    # Level 1: a block's faces (3 MB of mostly zero uint64) in 10 ms instead of 21 at level 6.
     return _MAGIC + zlib.compress(raw, 1)
 
 

@@ -1,7 +1,7 @@
 """Estimated I/O of the cc tasks whose reads depend on the volume, for `emctl plan` (no data is
 read; the other waves' estimates are beside their code, functions/cc/waves.py).
 
-`bytes_in` is what the task itself reports: the descriptor's box for the chunks and remap waves,
+`bytes_in` is what the task itself reports: the descriptor's box for the blocks and remap waves,
 the segmentation's block for the downsample waves. The merge waves' work grows with the segments
 found, which no plan knows: they are counted for their storage operations only.
 """
@@ -22,7 +22,7 @@ def _box(job, task) -> tuple[list[int], int]:
     return extent, math.prod(math.ceil(e / c) for e, c in zip(extent, job.stage("cc")["chunk"]))
 
 
-def chunk_cost(job, task, store) -> dict:
+def block_cost(job, task, store) -> dict:
     extent, pieces = _box(job, task)
     read = math.prod(extent) * np.dtype(load(store).data_type).itemsize
     return {"bytes_in": read, "reads": pieces, "writes": 2}                # faces, statistics

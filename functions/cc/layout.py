@@ -1,14 +1,14 @@
 """How a cc job is cut into waves and tasks, and the task parameters of each wave.
 
-    chunks      one task per chunk of `block`: label it, store its faces and stats
-    merge       `nummergetasks` tasks, each a contiguous run of chunks: a partial merge
+    blocks      one task per block of `block`: label it, store its faces and stats
+    merge       `nummergetasks` tasks, each a contiguous run of blocks: a partial merge
     combine<k>  tasks joining up to FANIN partials of the level below, until at most FANIN remain
     finalize    one task: global ids (the mapping), segments.csv, segment properties
-    remap       one task per chunk: label it again, global ids, written at every scale it owns
+    remap       one task per block: label it again, global ids, written at every scale it owns
     downsample<w>  the segmentation's later multiscale waves (as the image pyramid's)
 
 Each wave's tasks are one of the dataclasses below (downsample's: functions/cc/waves.py).
-The cc chunk grid is the segmentation's block grid (block = block, both numbered x fastest
+The cc block grid is the segmentation's block grid (block = block, both numbered x fastest
 from the volume's origin), so a remap task owns whole shards of every scale it writes.
 """
 from __future__ import annotations
@@ -18,29 +18,29 @@ from dataclasses import dataclass
 from emcore.job import Job
 from emcore.multiscale import Multiscale
 from functions.cc.descriptor import Descriptor
-from functions.cc.grid import ID_STRIDE, chunk_box, chunk_count, grid_shape, merge_groups
+from functions.cc.grid import ID_STRIDE, block_box, block_count, grid_shape, merge_groups
 
 # A combine or finalize task reads at most this many partials: the tree stays shallow (a million
 # merge tasks need 6 combine waves) and no task holds many partials at once.
 FANIN = 8
 
-CHUNKS, MERGE, COMBINE, FINALIZE, REMAP, DOWNSAMPLE, TIDY = (
-    "chunks", "merge", "combine", "finalize", "remap", "downsample", "tidy")
-TIDY_CHUNKS = 1000   # chunks whose intermediates one tidy task deletes (three objects each)
+BLOCKS, MERGE, COMBINE, FINALIZE, REMAP, DOWNSAMPLE, TIDY = (
+    "blocks", "merge", "combine", "finalize", "remap", "downsample", "tidy")
+TIDY_BLOCKS = 1000   # blocks whose intermediates one tidy task deletes (three objects each)
 
 
 @dataclass(frozen=True)
-class ChunkTask:
-    """One chunk (chunks, remap waves): its index and its box [lo, hi) from the volume's origin."""
-    chunk: int
+class BlockTask:
+    """One block (blocks, remap waves): its index and its box [lo, hi) from the volume's origin."""
+    block: int
     lo: list[int]
     hi: list[int]
 
 
 @dataclass(frozen=True)
-class ChunkRunTask:
-    """A run of chunks [first, end) (merge, tidy waves)."""
-    chunks: list[int]
+class BlockRunTask:
+    """A run of blocks [first, end) (merge, tidy waves)."""
+    blocks: list[int]
 
 
 @dataclass(frozen=True)
@@ -73,15 +73,15 @@ class Layout:
         self.descriptor = descriptor
         self.block = self.options["block"]
         self.grid = grid_shape(descriptor.size, self.block)
-        self.chunks = chunk_count(self.grid)
+        self.blocks = block_count(self.grid)
         self.groups = merge_groups(self.grid, self.options["nummergetasks"])
         self.levels = merge_levels(len(self.groups))
         self.multiscale = Multiscale(descriptor.size, descriptor.resolution, descriptor.voxel_offset,
                                      self.options["chunk"], self.block)
 
     def problem(self) -> str | None:
-        if self.chunks >= ID_STRIDE:
-            return f"stages.cc.block: {self.chunks} blocks are too many for the id scheme; use a larger block"
+        if self.blocks >= ID_STRIDE:
+            return f"stages.cc.block: {self.blocks} blocks are too many for the id scheme; use a larger block"
         problem = self.multiscale.problem()
         return f"{self.descriptor.url} scale {self.descriptor.scale}: {problem}" if problem else None
 
@@ -89,18 +89,18 @@ class Layout:
         combines = [f"{COMBINE}{k}" for k in range(1, len(self.levels))]
         downsamples = [f"{DOWNSAMPLE}{w.index}" for w in self.multiscale.layouts[1:]]
         tidy = [] if self.options["keep_intermediates"] else [TIDY]
-        return [CHUNKS, MERGE, *combines, FINALIZE, REMAP, *downsamples, *tidy]
+        return [BLOCKS, MERGE, *combines, FINALIZE, REMAP, *downsamples, *tidy]
 
-    def box(self, chunk: int) -> dict[str, list[int]]:
-        """{"lo", "hi"}: a chunk's [lo, hi) relative to the volume's origin."""
-        offset, shape = chunk_box(chunk, self.grid, self.block, self.descriptor.size)
+    def box(self, block: int) -> dict[str, list[int]]:
+        """{"lo", "hi"}: a block's [lo, hi) relative to the volume's origin."""
+        offset, shape = block_box(block, self.grid, self.block, self.descriptor.size)
         return {"lo": offset, "hi": [o + s for o, s in zip(offset, shape)]}
 
-    def chunk_tasks(self) -> list[ChunkTask]:
-        return [ChunkTask(chunk=c, **self.box(c)) for c in range(self.chunks)]
+    def block_tasks(self) -> list[BlockTask]:
+        return [BlockTask(block=c, **self.box(c)) for c in range(self.blocks)]
 
-    def merge_tasks(self) -> list[ChunkRunTask]:
-        return [ChunkRunTask([group[0], group[-1] + 1]) for group in self.groups]
+    def merge_tasks(self) -> list[BlockRunTask]:
+        return [BlockRunTask([group[0], group[-1] + 1]) for group in self.groups]
 
     def combine_tasks(self, level: int) -> list[PartsTask]:
         below = self.levels[level - 1]
@@ -109,5 +109,5 @@ class Layout:
     def finalize_tasks(self) -> list[PartsTask]:
         return [PartsTask([0, self.levels[-1]])]
 
-    def tidy_tasks(self) -> list[ChunkRunTask]:
-        return [ChunkRunTask([c, min(c + TIDY_CHUNKS, self.chunks)]) for c in range(0, self.chunks, TIDY_CHUNKS)]
+    def tidy_tasks(self) -> list[BlockRunTask]:
+        return [BlockRunTask([c, min(c + TIDY_BLOCKS, self.blocks)]) for c in range(0, self.blocks, TIDY_BLOCKS)]

@@ -1,14 +1,14 @@
-"""Merge waves of the cc stage: join chunk segments into volume segments.
+"""Merge waves of the cc stage: join block segments into volume segments.
 
 The merge is a reduction over "partials", so it runs as a tree of tasks of any depth:
 
-  merge_task(own chunks)      -> partial     first level: seams of its chunks + their statistics
+  merge_task(own blocks)      -> partial     first level: seams of its blocks + their statistics
   combine([partial, ...])     -> partial     any inner level (associative, order-independent)
   finalize([partial, ...], szthresh) -> (mapping, table)    the root
 
 A partial is {"ids": (M,) uint64, "roots": (M,) uint64, "stats": {ids, voxels, bbox, sums}}: every
 id that is joined to another id maps to its root (the smallest id of its group so far), and the
-statistics of the task's own chunks are summed per root (a lone segment is its own root). Ids that
+statistics of the task's own blocks are summed per root (a lone segment is its own root). Ids that
 were never joined are listed only in the statistics. Nothing is lost by the reduction, so finalize
 sees every id and numbers the groups by their smallest member: the same ids whatever the tree.
 """
@@ -87,7 +87,7 @@ def _aggregate(keys: np.ndarray, stats: dict) -> dict:
 
 
 def merge_partial(stats_list, edges: np.ndarray) -> dict:
-    """A partial from the statistics of some chunks and equivalence edges (E, 2) between ids."""
+    """A partial from the statistics of some blocks and equivalence edges (E, 2) between ids."""
     stats = _concat_stats(stats_list)
     edges = np.asarray(edges, dtype=np.uint64).reshape(-1, 2)
     nodes, roots, at = roots_of(edges[:, 0], edges[:, 1], stats["ids"])
@@ -95,16 +95,16 @@ def merge_partial(stats_list, edges: np.ndarray) -> dict:
     return {"ids": nodes[joined], "roots": roots[joined], "stats": _aggregate(roots[at], stats)}
 
 
-def merge_task(chunks, stats_by_chunk: dict, faces_by_chunk: dict, grid, connectivity: int) -> dict:
-    """First-level merge task: `chunks` are the chunk indices it owns (grid.merge_groups);
-    `stats_by_chunk` has their summary["stats"], `faces_by_chunk` the summary["faces"] of them
-    and of their later neighbours (grid.chunks_to_read)."""
-    edges = task_edges(chunks, faces_by_chunk, grid, connectivity)
-    return merge_partial([stats_by_chunk[c] for c in chunks], edges)
+def merge_task(blocks, stats_by_block: dict, faces_by_block: dict, grid, connectivity: int) -> dict:
+    """First-level merge task: `blocks` are the block indices it owns (grid.merge_groups);
+    `stats_by_block` has their summary["stats"], `faces_by_block` the summary["faces"] of them
+    and of their later neighbours (grid.blocks_to_read)."""
+    edges = task_edges(blocks, faces_by_block, grid, connectivity)
+    return merge_partial([stats_by_block[c] for c in blocks], edges)
 
 
 def combine(partials) -> dict:
-    """Merge partials of disjoint sets of chunks into one partial."""
+    """Merge partials of disjoint sets of blocks into one partial."""
     partials = list(partials)
     ids = np.concatenate([np.zeros(0, np.uint64)] + [np.asarray(p["ids"]) for p in partials])
     roots = np.concatenate([np.zeros(0, np.uint64)] + [np.asarray(p["roots"]) for p in partials])
@@ -112,14 +112,14 @@ def combine(partials) -> dict:
 
 
 def finalize(partials, szthresh: int = 0, dustthresh: int = 0) -> tuple[dict, dict]:
-    """Global ids for the partials of all chunks.
+    """Global ids for the partials of all blocks.
 
-    Segments with fewer voxels than max(szthresh, dustthresh) map to 0: the chunks already dropped
+    Segments with fewer voxels than max(szthresh, dustthresh) map to 0: the blocks already dropped
     enclosed pieces below dustthresh, so applying it here too makes the result independent of the
-    chunking (what whole-volume labelling followed by cc3d.dust gives).
+    blocking (what whole-volume labelling followed by cc3d.dust gives).
 
     Returns (mapping, table): mapping = {"ids": (M,) uint64 sorted, "global": (M,) uint64} covers
-    every id in every chunk's labels; table = {"ids": 1..G uint64, "voxels", "bbox", "sums"} with
+    every id in every block's labels; table = {"ids": 1..G uint64, "voxels", "bbox", "sums"} with
     row i for global id i + 1. Global ids are consecutive, ordered by each segment's smallest id.
     """
     partials = list(partials)
@@ -133,7 +133,7 @@ def finalize(partials, szthresh: int = 0, dustthresh: int = 0) -> tuple[dict, di
     group, row = np.unique(roots, return_inverse=True)
     if not np.array_equal(group, stats["ids"]):
         raise ValueError("merge input is incomplete: some joined segments have no statistics "
-                         "(a chunk's stats are missing from every partial)")
+                         "(a block's stats are missing from every partial)")
     threshold = max(int(szthresh), int(dustthresh))
     keep = stats["voxels"] >= threshold
     global_of_row = np.where(keep, np.cumsum(keep), 0).astype(np.uint64)

@@ -1,6 +1,6 @@
-"""Last wave of the cc stage: write global ids into each chunk, and the segment table.
+"""Last wave of the cc stage: write global ids into each block, and the segment table.
 
-A remap task needs only its chunk's slice of the mapping (ids of a chunk are a contiguous range,
+A remap task needs only its block's slice of the mapping (ids of a block are a contiguous range,
 see grid.ID_STRIDE), so the merge can store the mapping once, sorted, and each task reads a range.
 """
 from __future__ import annotations
@@ -8,21 +8,21 @@ from __future__ import annotations
 import fastremap
 import numpy as np
 
-from functions.cc.grid import ID_STRIDE, chunk_base
+from functions.cc.grid import ID_STRIDE, block_base
 
 
-def chunk_mapping(mapping: dict, chunk_index: int) -> dict:
-    """The part of a sorted mapping {"ids", "global"} that covers one chunk's ids."""
+def block_mapping(mapping: dict, block_index: int) -> dict:
+    """The part of a sorted mapping {"ids", "global"} that covers one block's ids."""
     ids = np.asarray(mapping["ids"], dtype=np.uint64)
-    lo, hi = np.searchsorted(ids, [np.uint64(chunk_base(chunk_index)),
-                                   np.uint64(chunk_base(chunk_index) + ID_STRIDE)])
+    lo, hi = np.searchsorted(ids, [np.uint64(block_base(block_index)),
+                                   np.uint64(block_base(block_index) + ID_STRIDE)])
     return {"ids": ids[lo:hi], "global": np.asarray(mapping["global"], dtype=np.uint64)[lo:hi]}
 
 
-def remap_chunk(labels: np.ndarray, mapping: dict, dtype=np.uint64) -> np.ndarray:
-    """Replace a chunk's local labels (chunk.local_labels) by global ids, in `dtype`. `mapping`
-    is the chunk's slice of the mapping (chunk_mapping; an id's low bits are its local label).
-    A label it does not list (dust the chunk wave dropped) becomes 0, as does a segment under
+def remap_block(labels: np.ndarray, mapping: dict, dtype=np.uint64) -> np.ndarray:
+    """Replace a block's local labels (block.local_labels) by global ids, in `dtype`. `mapping`
+    is the block's slice of the mapping (block_mapping; an id's low bits are its local label).
+    A label it does not list (dust the block wave dropped) becomes 0, as does a segment under
     the size threshold. uint32 labels are overwritten: the result may be `labels` itself."""
     ids = np.asarray(mapping["ids"], dtype=np.uint64) & np.uint64(ID_STRIDE - 1)
     values = np.asarray(mapping["global"], dtype=np.uint64)
@@ -30,7 +30,7 @@ def remap_chunk(labels: np.ndarray, mapping: dict, dtype=np.uint64) -> np.ndarra
     if np.dtype(dtype) == np.uint32 and top >= 2**32:
         raise ValueError("global ids do not fit uint32")
     # A dense table indexed by local label. fastremap applies a uint32 table to uint32 labels in
-    # place (~2.5 ns a voxel, 40 % less than numpy's fancy indexing, and no second chunk in
+    # place (~2.5 ns a voxel, 40 % less than numpy's fancy indexing, and no second block in
     # memory); the ravel is a view in the labels' own memory order.
     labels = np.asarray(labels)
     size = max(int(labels.max()) if labels.size else 0, int(ids.max()) if len(ids) else 0) + 1

@@ -1,9 +1,9 @@
-"""Equivalences between segments of touching chunks, from their faces alone.
+"""Equivalences between segments of touching blocks, from their faces alone.
 
-Two chunks touch when their grid positions differ by a direction d in {-1, 0, 1}^3. Along the
-axes where d is not 0 only the outermost layer of each chunk can hold touching voxels; along the
-others both chunks span the same range (the grid is regular), so a voxel at in-plane index p of
-one chunk touches the other chunk's voxels at p + s for every in-plane step s that the
+Two blocks touch when their grid positions differ by a direction d in {-1, 0, 1}^3. Along the
+axes where d is not 0 only the outermost layer of each block can hold touching voxels; along the
+others both blocks span the same range (the grid is regular), so a voxel at in-plane index p of
+one block touches the other block's voxels at p + s for every in-plane step s that the
 connectivity allows (a step counts one axis per non-zero component of d and of s).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from functions.cc.grid import MAX_STEPS, check_connectivity, seam_pairs
 
 
 def _layer(faces: dict, sides) -> np.ndarray:
-    """The voxels of a chunk on its `sides` (per axis: -1 low, +1 high, 0 all), as a 3-D array of
+    """The voxels of a block on its `sides` (per axis: -1 low, +1 high, 0 all), as a 3-D array of
     extent 1 along the constrained axes."""
     axes = [i for i in range(3) if sides[i]]
     first = axes[0]
@@ -39,7 +39,7 @@ def _unique_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def seam_edges(faces_a: dict, faces_b: dict, direction, connectivity: int) -> np.ndarray:
-    """Unique (id in a, id in b) pairs of touching foreground voxels, for chunk b at grid
+    """Unique (id in a, id in b) pairs of touching foreground voxels, for block b at grid
     position pos(a) + direction. Returns an (E, 2) uint64 array."""
     check_connectivity(connectivity)
     d = tuple(int(v) for v in direction)
@@ -67,12 +67,12 @@ def seam_edges(faces_a: dict, faces_b: dict, direction, connectivity: int) -> np
     return _unique_pairs(np.concatenate(found_a), np.concatenate(found_b))
 
 
-def task_edges(chunks, faces_by_chunk: dict, grid, connectivity: int) -> np.ndarray:
-    """All equivalences between each chunk of `chunks` and its later neighbours (by face, edge
-    or corner). `faces_by_chunk` maps chunk index -> faces for `chunks` and those neighbours
-    (grid.chunks_to_read lists them). Each touching pair is seen by exactly one merge task."""
-    found = [seam_edges(faces_by_chunk[a], faces_by_chunk[b], d, connectivity)
-             for a, b, d in seam_pairs(chunks, grid)]
+def task_edges(blocks, faces_by_block: dict, grid, connectivity: int) -> np.ndarray:
+    """All equivalences between each block of `blocks` and its later neighbours (by face, edge
+    or corner). `faces_by_block` maps block index -> faces for `blocks` and those neighbours
+    (grid.blocks_to_read lists them). Each touching pair is seen by exactly one merge task."""
+    found = [seam_edges(faces_by_block[a], faces_by_block[b], d, connectivity)
+             for a, b, d in seam_pairs(blocks, grid)]
     if not found:
         return np.zeros((0, 2), dtype=np.uint64)
     edges = np.concatenate(found)

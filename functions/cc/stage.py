@@ -1,4 +1,4 @@
-"""The cc stage: label chunks, merge them as a tree of tasks, remap, and build the segmentation's
+"""The cc stage: label blocks, merge them as a tree of tasks, remap, and build the segmentation's
 multiscale pyramid (layout.py for the waves, waves.py for what each does, store.py for what they
 leave under `cc/`)."""
 from __future__ import annotations
@@ -7,9 +7,9 @@ from emcore.job import Job
 from emcore.stage import Stage, Wave
 from emcore.storage import Storage
 from functions.cc import descriptor, waves
-from functions.cc.layout import CHUNKS, COMBINE, DOWNSAMPLE, FINALIZE, MERGE, REMAP, TIDY, Layout, parse_wave
+from functions.cc.layout import BLOCKS, COMBINE, DOWNSAMPLE, FINALIZE, MERGE, REMAP, TIDY, Layout, parse_wave
 
-_FIXED = {CHUNKS: waves.Chunks(), MERGE: waves.Merge(), FINALIZE: waves.Finalize(), REMAP: waves.Remap(),
+_FIXED = {BLOCKS: waves.Blocks(), MERGE: waves.Merge(), FINALIZE: waves.Finalize(), REMAP: waves.Remap(),
           TIDY: waves.Tidy()}
 _NUMBERED = {COMBINE: waves.Combine, DOWNSAMPLE: waves.Downsample}
 
@@ -22,7 +22,7 @@ class CCStage(Stage):
             return []
         found = descriptor.stored(store)
         if found is None:
-            return [CHUNKS]  # provisional: the rest depends on the descriptor's size
+            return [BLOCKS]  # provisional: the rest depends on the descriptor's size
         return Layout(job, found).waves()
 
     def wave(self, name: str) -> Wave:

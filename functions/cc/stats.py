@@ -1,8 +1,8 @@
-"""Per-segment statistics of a chunk's labels: voxel counts, exact coordinate sums and bounding
-boxes, the integers the merge adds up (chunk.py).
+"""Per-segment statistics of a block's labels: voxel counts, exact coordinate sums and bounding
+boxes, the integers the merge adds up (block.py).
 
 cc3d.statistics visits every voxel, background included (~9 ns a voxel: 150 ms for a 256^3
-chunk). Descriptors are mostly background (clefts: ~1 % foreground; the benchmark's blobs: 8 %),
+block). Descriptors are mostly background (clefts: ~1 % foreground; the benchmark's blobs: 8 %),
 so the foreground voxels are found once from the threshold mask and only they are visited with
 numpy's bincount and ufunc.at (~60 ns a foreground voxel plus ~1 ns a voxel for the mask's scan).
 Above FOREGROUND_LIMIT cc3d's single pass is the cheaper one, and is used instead.
@@ -18,7 +18,7 @@ FOREGROUND_LIMIT = 0.125   # fraction of foreground voxels above which cc3d.stat
 def statistics(labels: np.ndarray, mask: np.ndarray, n: int) -> dict[str, np.ndarray]:
     """For labels 0..n of `labels` (x, y, z; 0 where `mask` is False, and only there):
     {"voxels": (n+1,) int64, "sums": (n+1, 3) int64 coordinate sums, "lo": (n+1, 3) int64 and
-    "hi": (n+1, 3) int64 inclusive bounding box corners}, in chunk-local coordinates. Row 0
+    "hi": (n+1, 3) int64 inclusive bounding box corners}, in block-local coordinates. Row 0
     (background) and rows of absent labels have voxels 0 and meaningless boxes."""
     order = "F" if labels.flags.f_contiguous else "C"
     flat_mask = np.asarray(mask).ravel(order=order)

@@ -1,6 +1,6 @@
 """The cc stage's waves (layout.py says how a job is cut into them). Every task reads only its
-share: a chunk, a run of chunks' statistics plus the faces of their neighbours, up to FANIN
-partials, or one chunk's rows of the mapping."""
+share: a block, a run of blocks' statistics plus the faces of their neighbours, up to FANIN
+partials, or one block's rows of the mapping."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,19 +13,19 @@ from emcore.stage import TaskContext, TaskError, Wave
 from emcore.storage import Storage
 from emcore.volume import open_scale, read_block
 from functions.cc import cost, descriptor, store as cc_store
-from functions.cc.chunk import label_chunk, local_labels
+from functions.cc.block import label_block, local_labels
 from functions.cc.grid import seam_pairs
-from functions.cc.layout import ChunkRunTask, ChunkTask, Layout, PartsTask
+from functions.cc.layout import BlockRunTask, BlockTask, Layout, PartsTask
 from functions.cc.merge import combine, finalize, merge_partial
 from functions.cc.outputs import PROPERTIES_DIR, write_tables
-from functions.cc.remap import remap_chunk
+from functions.cc.remap import remap_block
 from functions.cc.seams import seam_edges
 
 SEGMENTATION = "segmentation"
 
 
 @dataclass(frozen=True)
-class BlockTask:
+class DownsampleTask:
     """A block of the segmentation at a downsample wave's base scale, [lo, hi)."""
     lo: list[int]
     hi: list[int]
@@ -35,8 +35,8 @@ def layout_of(job: Job, store: Storage) -> Layout:
     return Layout(job, descriptor.load(store))
 
 
-def _descriptor_block(layout: Layout, task: ChunkTask) -> np.ndarray:
-    """The chunk's box of the descriptor (read by both the chunks and the remap wave)."""
+def _descriptor_block(layout: Layout, task: BlockTask) -> np.ndarray:
+    """The block's box of the descriptor (read by both the blocks and the remap wave)."""
     d = layout.descriptor
     try:
         source = open_scale(d.url, d.scale, read_only=True)
@@ -50,44 +50,44 @@ def _segmentation(ctx: TaskContext) -> list:
     return [(ctx.store.url + SEGMENTATION + "/", lambda a: a)]
 
 
-class Chunks(Wave):
-    """Label each chunk; store its faces and statistics. Its plan checks the descriptor and
+class Blocks(Wave):
+    """Label each block; store its faces and statistics. Its plan checks the descriptor and
     stores the snapshot every later wave reads."""
-    Task = ChunkTask
+    Task = BlockTask
 
-    def plan(self, job: Job, store: Storage) -> list[ChunkTask]:
+    def plan(self, job: Job, store: Storage) -> list[BlockTask]:
         found = descriptor.inspect(job)
         problem = Layout(job, found).problem()
         if problem:
             raise TaskError(problem)
         store.write(descriptor.SNAPSHOT, found.to_json())
-        return layout_of(job, store).chunk_tasks()
+        return layout_of(job, store).block_tasks()
 
-    def run(self, ctx: TaskContext, task: ChunkTask) -> dict[str, Any]:
+    def run(self, ctx: TaskContext, task: BlockTask) -> dict[str, Any]:
         layout = layout_of(ctx.job, ctx.store)
         options = layout.options
         data = _descriptor_block(layout, task)
-        _, summary = label_chunk(data, task.lo, task.chunk, ccthresh=options["ccthresh"],
+        _, summary = label_block(data, task.lo, task.block, ccthresh=options["ccthresh"],
                                  connectivity=options["connectivity"], dustthresh=options["dustthresh"])
-        cc_store.put_summary(ctx.store, task.chunk, summary)
+        cc_store.put_summary(ctx.store, task.block, summary)
         return {"bytes_in": int(data.nbytes), "segments": len(summary["stats"]["ids"])}
 
-    def cost(self, job: Job, task: ChunkTask, store: Storage) -> dict[str, int]:
-        return cost.chunk_cost(job, task, store)
+    def cost(self, job: Job, task: BlockTask, store: Storage) -> dict[str, int]:
+        return cost.block_cost(job, task, store)
 
 
 class Merge(Wave):
-    Task = ChunkRunTask
+    Task = BlockRunTask
 
-    def plan(self, job: Job, store: Storage) -> list[ChunkRunTask]:
+    def plan(self, job: Job, store: Storage) -> list[BlockRunTask]:
         return layout_of(job, store).merge_tasks()
 
-    def run(self, ctx: TaskContext, task: ChunkRunTask) -> dict[str, Any]:
-        """Seams of a run of chunks with their later neighbours. Faces are loaded when a pair
-        first needs them and dropped once their chunk has been the lower side of its pairs, so at
-        most about one z-slab of chunks' faces is held, however long the run."""
+    def run(self, ctx: TaskContext, task: BlockRunTask) -> dict[str, Any]:
+        """Seams of a run of blocks with their later neighbours. Faces are loaded when a pair
+        first needs them and dropped once their block has been the lower side of its pairs, so at
+        most about one z-slab of blocks' faces is held, however long the run."""
         layout = layout_of(ctx.job, ctx.store)
-        first, end = task.chunks
+        first, end = task.blocks
         faces: dict[int, dict] = {}
         found = []
         for a in range(first, end):
@@ -100,10 +100,10 @@ class Merge(Wave):
         edges = np.concatenate(found) if found else np.zeros((0, 2), np.uint64)
         stats = [cc_store.get_stats(ctx.store, c) for c in range(first, end)]
         cc_store.put_partial(ctx.store, 0, ctx.task, merge_partial(stats, edges))
-        return {"chunks": end - first, "edges": int(len(edges))}
+        return {"blocks": end - first, "edges": int(len(edges))}
 
-    def cost(self, job: Job, task: ChunkRunTask, store: Storage) -> dict[str, int]:
-        first, end = task.chunks
+    def cost(self, job: Job, task: BlockRunTask, store: Storage) -> dict[str, int]:
+        first, end = task.blocks
         return {"bytes_in": 0, "reads": 2 * (end - first), "writes": 1}
 
 
@@ -141,7 +141,7 @@ class Finalize(Wave):
         options = layout.options
         partials = _partials(ctx, len(layout.levels) - 1, task)
         mapping, table = finalize(partials, options["szthresh"], options["dustthresh"])
-        cc_store.put_mapping(ctx.store, mapping, layout.chunks)
+        cc_store.put_mapping(ctx.store, mapping, layout.blocks)
         count = write_tables(ctx.store, table, layout.descriptor)
         cc_store.put_segments(ctx.store, count)
         return {"segments": count, "pieces": int(len(mapping["ids"]))}
@@ -155,68 +155,68 @@ class Finalize(Wave):
 
 
 class Remap(Wave):
-    """Label each chunk again (the same labels as the chunks wave's, chunk.py) and write its
+    """Label each block again (the same labels as the blocks wave's, block.py) and write its
     global ids at every scale it owns. Its plan writes the segmentation's `info`."""
-    Task = ChunkTask
+    Task = BlockTask
 
-    def plan(self, job: Job, store: Storage) -> list[ChunkTask]:
+    def plan(self, job: Job, store: Storage) -> list[BlockTask]:
         layout = layout_of(job, store)
         data_type = cc_store.get_segments(store)["data_type"]
         layout.multiscale.volume(store.url + SEGMENTATION, "segmentation", data_type, "compressed_segmentation",
                                  segment_properties=PROPERTIES_DIR).write()
-        return layout.chunk_tasks()
+        return layout.block_tasks()
 
-    def run(self, ctx: TaskContext, task: ChunkTask) -> dict[str, Any]:
+    def run(self, ctx: TaskContext, task: BlockTask) -> dict[str, Any]:
         layout = layout_of(ctx.job, ctx.store)
         options = layout.options
         data = _descriptor_block(layout, task)
         labels, _, _ = local_labels(data, options["ccthresh"], options["connectivity"])
-        mapping = cc_store.get_chunk_mapping(ctx.store, task.chunk, layout.chunks)
+        mapping = cc_store.get_block_mapping(ctx.store, task.block, layout.blocks)
         data_type = cc_store.get_segments(ctx.store)["data_type"]
-        out = remap_chunk(labels, mapping, dtype=np.dtype(data_type))
+        out = remap_block(labels, mapping, dtype=np.dtype(data_type))
         written = layout.multiscale.write(0, task.lo, out, "mode", _segmentation(ctx))
         return {"bytes_in": int(data.nbytes), "scales": written}
 
-    def cost(self, job: Job, task: ChunkTask, store: Storage) -> dict[str, int]:
+    def cost(self, job: Job, task: BlockTask, store: Storage) -> dict[str, int]:
         return cost.remap_cost(job, task, store)
 
 
 class Downsample(Wave):
     """The segmentation's multiscale wave `index` (as the image pyramid's)."""
-    Task = BlockTask
+    Task = DownsampleTask
 
     def __init__(self, index: int):
         self.index = index
 
-    def plan(self, job: Job, store: Storage) -> list[BlockTask]:
-        return [BlockTask(**box) for box in layout_of(job, store).multiscale.wave_blocks(self.index)]
+    def plan(self, job: Job, store: Storage) -> list[DownsampleTask]:
+        return [DownsampleTask(**box) for box in layout_of(job, store).multiscale.wave_blocks(self.index)]
 
-    def run(self, ctx: TaskContext, task: BlockTask) -> dict[str, Any]:
+    def run(self, ctx: TaskContext, task: DownsampleTask) -> dict[str, Any]:
         layout = layout_of(ctx.job, ctx.store)
         base, lo, hi = layout.multiscale.input_box(self.index, task.lo, task.hi)
         data = read_block(open_scale(ctx.store.url + SEGMENTATION + "/", base, read_only=True), lo, hi)
         written = layout.multiscale.write(self.index, task.lo, data, "mode", _segmentation(ctx))
         return {"bytes_in": int(data.nbytes), "scales": written}
 
-    def cost(self, job: Job, task: BlockTask, store: Storage) -> dict[str, int]:
+    def cost(self, job: Job, task: DownsampleTask, store: Storage) -> dict[str, int]:
         return cost.downsample_cost(job, task, store)
 
 
 class Tidy(Wave):
-    """Delete the intermediates of a run of chunks; the first task also the merge tree's and the
+    """Delete the intermediates of a run of blocks; the first task also the merge tree's and the
     mapping. The descriptor snapshot and the segment count stay: they are small and `waves()`
     reads one."""
-    Task = ChunkRunTask
+    Task = BlockRunTask
 
-    def plan(self, job: Job, store: Storage) -> list[ChunkRunTask]:
+    def plan(self, job: Job, store: Storage) -> list[BlockRunTask]:
         return layout_of(job, store).tidy_tasks()
 
-    def run(self, ctx: TaskContext, task: ChunkRunTask) -> dict[str, Any]:
-        first, end = task.chunks
-        deleted = cc_store.delete_chunks(ctx.store, range(first, end))
+    def run(self, ctx: TaskContext, task: BlockRunTask) -> dict[str, Any]:
+        first, end = task.blocks
+        deleted = cc_store.delete_blocks(ctx.store, range(first, end))
         if first == 0:
             deleted += cc_store.delete_shared(ctx.store, layout_of(ctx.job, ctx.store).levels)
         return {"deleted": deleted}
 
-    def cost(self, job: Job, task: ChunkRunTask, store: Storage) -> dict[str, int]:
+    def cost(self, job: Job, task: BlockRunTask, store: Storage) -> dict[str, int]:
         return {"bytes_in": 0, "reads": 0, "writes": 0}                 # deletes are free

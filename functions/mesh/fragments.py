@@ -1,7 +1,7 @@
 """The chunk wave's output, read by the merge wave: per object, its pieces at the levels of detail
 a chunk can build alone (0 and 1), in half-voxel integers.
 
-Two objects per chunk under `<mesh-tmp>/chunks/`: `<x>_<y>_<z>.idx` (ids, voxel counts, byte
+Two objects per block under `<mesh-tmp>/blocks/`: `<x>_<y>_<z>.idx` (ids, voxel counts, byte
 ranges; read by the merge planner) and `<x>_<y>_<z>.dat` (one record per object, read by range).
 Bytes depend on the content only, so a retried task writes the same bytes.
 """

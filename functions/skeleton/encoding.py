@@ -3,7 +3,7 @@
 One skeleton is: uint32 vertex count, uint32 edge count, float32 [n, 3] vertex positions (nm, in
 the layer's frame: the `transform` is the identity), uint32 [m, 2] edges, then each vertex
 attribute the `info` lists, in order: here only `radius` (float32, nm). Little-endian throughout.
-The chunk tasks store their pieces in the same encoding.
+The block tasks store their pieces in the same encoding.
 """
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
-"""Joining an object's pieces from many chunks into one tree.
+"""Joining an object's pieces from many blocks into one tree.
 
-Neighbouring chunks share one plane of voxels (each chunk reads one voxel past its upper faces),
-and kimimaro's `fix_borders` ends every skeleton that reaches a chunk's face at a point computed
-from that face's voxels alone: both chunks put the same vertex, bit for bit, on the shared plane,
+Neighbouring blocks share one plane of voxels (each block reads one voxel past its upper faces),
+and kimimaro's `fix_borders` ends every skeleton that reaches a block's face at a point computed
+from that face's voxels alone: both blocks put the same vertex, bit for bit, on the shared plane,
 so merging vertices by position joins the pieces there. What that cannot join (a piece dropped as
-dust in one chunk, a border point that differs where an object touches a chunk's edge) is joined
+dust in one block, a border point that differs where an object touches a block's edge) is joined
 to its nearest component by the shortest link; loops made by joining are cut. The result is one
 connected tree per object.
 """
@@ -16,7 +16,7 @@ from osteoid import Skeleton
 
 
 def join(pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]], oid: int) -> Skeleton:
-    """pieces: (vertices nm, edges, radius) of each chunk's piece of object `oid`."""
+    """pieces: (vertices nm, edges, radius) of each block's piece of object `oid`."""
     skeletons = [Skeleton(v.copy(), e.copy(), radii=r.copy(), segid=oid) for v, e, r in pieces]
     skeleton = Skeleton.simple_merge(skeletons).consolidate()
     # Cutting loops can leave vertices without an edge: dropped, not joined (they are points).

@@ -23,7 +23,7 @@ def _check_teasar(value) -> str | None:
 
 OPTIONS = Section(
     "skeleton",
-    "Skeletons (TEASAR, by kimimaro) of a precomputed segmentation, computed per chunk with one voxel "
+    "Skeletons (TEASAR, by kimimaro) of a precomputed segmentation, computed per block with one voxel "
     "of overlap and merged per object into one tree; written as Neuroglancer's sharded "
     "`neuroglancer_skeletons` to `<segmentation>/skeletons/` and referenced from the segmentation's "
     "`info` when the segmentation is the job's own; to `<dest>/skeletons/` otherwise.",
@@ -32,12 +32,12 @@ OPTIONS = Section(
               doc=f"Precomputed segmentation to skeletonize: {OWN_SEGMENTATION!r} (the job's own, written by `cc`) or any URL."),
         Field("mip", "int", 0, minimum=0, doc="Scale (index into the segmentation's `scales`) to skeletonize."),
         Field("block", "int3", [256, 256, 256], minimum=16,
-              doc="Voxels (at `mip`) one task of the `chunks` wave skeletonizes (plus one voxel of overlap with its upper neighbours)."),
+              doc="Voxels (at `mip`) one task of the `blocks` wave skeletonizes (plus one voxel of overlap with its upper neighbours)."),
         Field("teasar_params", "any", {}, check=_check_teasar,
               doc="kimimaro's TEASAR parameters (`scale`, `const` in nm, `pdrf_scale`, `pdrf_exponent`, `soma_*`); "
                   "keys left out take kimimaro's defaults."),
         Field("dust_threshold", "int", 1000, minimum=0,
-              doc="Within a chunk, parts of an object with fewer voxels are not skeletonized (kimimaro's `dust_threshold`)."),
+              doc="Within a block, parts of an object with fewer voxels are not skeletonized (kimimaro's `dust_threshold`)."),
         Field("object_ids", "any", None, nullable=True, check=check_ids,
               doc="Skeletonize only these segment ids (default: every non-zero id)."),
     ),

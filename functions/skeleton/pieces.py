@@ -1,4 +1,4 @@
-"""A chunk task's output: every object's piece of skeleton in one data object, and an index of
+"""A block task's output: every object's piece of skeleton in one data object, and an index of
 (id, offset, size) rows; the merge reads only its own objects' rows, by ranged reads."""
 from __future__ import annotations
 

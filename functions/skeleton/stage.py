@@ -1,4 +1,4 @@
-"""The skeleton stage: a wave of chunk tasks (kimimaro on each chunk, with one voxel of overlap);
+"""The skeleton stage: a wave of block tasks (kimimaro on each block, with one voxel of overlap);
 census and route, which bring each object's pieces to its shard in bounded steps
 (emcore/shuffle.py); a wave of merge tasks, one per shard (each object's pieces joined into one
 tree, the shard file); and a tidy wave. See docs/skeleton.md."""
@@ -26,17 +26,17 @@ from functions.skeleton.options import TEASAR_DEFAULTS
 
 NAME = "skeleton"
 TMP = "skeleton-tmp/"
-_WORK = np.dtype([("chunk", "<u4"), ("id", "<u8"), ("offset", "<u8"), ("size", "<u8")])
+_WORK = np.dtype([("block", "<u4"), ("id", "<u8"), ("offset", "<u8"), ("size", "<u8")])
 
 
 @dataclass(frozen=True)
-class ChunkTask:
-    chunk: list[int]        # the chunk's position in the grid of `stages.skeleton.chunk` boxes
+class BlockTask:
+    block: list[int]        # the block's position in the grid of `stages.skeleton.block` boxes
 
 
 @dataclass(frozen=True)
 class RunTask:
-    run: int                # the run's first chunk, in the grid's order (shuffle.Runs)
+    run: int                # the run's first block, in the grid's order (shuffle.Runs)
 
 
 @dataclass(frozen=True)
@@ -58,33 +58,33 @@ def _positions(job: Job, seg: Segmentation) -> list[tuple[int, ...]]:
     return list(itertools.product(*(range(g) for g in grid)))
 
 
-def _chunk_runs(job: Job, seg: Segmentation) -> shuffle.Runs:
+def _block_runs(job: Job, seg: Segmentation) -> shuffle.Runs:
     return shuffle.Runs(len(_positions(job, seg)))
 
 
-def _box(position, chunk, size) -> tuple[list[int], list[int]]:
-    """The voxels [lo, hi) chunk `position` skeletonizes: its box and one voxel past each upper
+def _box(position, block, size) -> tuple[list[int], list[int]]:
+    """The voxels [lo, hi) block `position` skeletonizes: its box and one voxel past each upper
     face (the plane it shares with its neighbour), within the volume."""
-    lo = [p * c for p, c in zip(position, chunk)]
-    return lo, [min(a + c + 1, s) for a, c, s in zip(lo, chunk, size)]
+    lo = [p * c for p, c in zip(position, block)]
+    return lo, [min(a + c + 1, s) for a, c, s in zip(lo, block, size)]
 
 
 def _key(position, ext: str) -> str:
-    return f"{TMP}chunks/{'_'.join(str(p) for p in position)}.{ext}"
+    return f"{TMP}blocks/{'_'.join(str(p) for p in position)}.{ext}"
 
 
-class Chunks(Wave):
-    """kimimaro on one chunk and the voxel plane past each of its upper faces; vertices in nm."""
-    Task = ChunkTask
+class Blocks(Wave):
+    """kimimaro on one block and the voxel plane past each of its upper faces; vertices in nm."""
+    Task = BlockTask
 
-    def plan(self, job: Job, store: Storage) -> list[ChunkTask]:
-        return [ChunkTask(list(p)) for p in _positions(job, _segmentation(job))]
+    def plan(self, job: Job, store: Storage) -> list[BlockTask]:
+        return [BlockTask(list(p)) for p in _positions(job, _segmentation(job))]
 
-    def run(self, ctx: TaskContext, task: ChunkTask) -> dict[str, Any]:
+    def run(self, ctx: TaskContext, task: BlockTask) -> dict[str, Any]:
         options = ctx.job.stage(NAME)
         seg = _segmentation(ctx.job)
-        chunk = options["block"]
-        lo, hi = _box(task.chunk, chunk, seg.size)
+        block = options["block"]
+        lo, hi = _box(task.block, block, seg.size)
         labels = seg.read(lo, hi)
         if options["object_ids"]:
             labels = fastremap.mask_except(labels, [int(i) for i in options["object_ids"]], in_place=True)
@@ -92,55 +92,55 @@ class Chunks(Wave):
             labels, teasar_params={**TEASAR_DEFAULTS, **options["teasar_params"]}, anisotropy=seg.resolution,
             dust_threshold=options["dust_threshold"], fix_branching=True, fix_borders=True, progress=False,
             parallel=1)
-        # kimimaro's vertices are in nm from the chunk's first voxel: move them into the layer's frame.
+        # kimimaro's vertices are in nm from the block's first voxel: move them into the layer's frame.
         origin = (np.asarray(lo, np.float64) + seg.voxel_offset) * seg.resolution
         encoded = {int(oid): encoding.encode(s.vertices.astype(np.float64) + origin, s.edges, s.radius)
                    for oid, s in skeletons.items()}
         index, data = pieces.pack(encoded)
-        ctx.store.write(_key(task.chunk, "dat"), data)
-        ctx.store.write(_key(task.chunk, "idx"), index)   # last: an index means its data is complete
+        ctx.store.write(_key(task.block, "dat"), data)
+        ctx.store.write(_key(task.block, "idx"), index)   # last: an index means its data is complete
         return {"bytes_in": int(labels.nbytes), "objects": len(encoded),
                 "vertices": int(sum(len(s.vertices) for s in skeletons.values()))}
 
-    def cost(self, job: Job, task: ChunkTask, store: Storage) -> dict[str, int]:
+    def cost(self, job: Job, task: BlockTask, store: Storage) -> dict[str, int]:
         seg = _segmentation(job)
-        chunk, stored = job.stage(NAME)["block"], seg.scale.chunk
-        lo, hi = _box(task.chunk, chunk, seg.size)
+        block, stored = job.stage(NAME)["block"], seg.scale.chunk
+        lo, hi = _box(task.block, block, seg.size)
         # The stored chunks the box touches (stored chunks start at the voxel offset).
         reads = math.prod(-(-b // c) - a // c for a, b, c in zip(lo, hi, stored))
         return {"bytes_in": math.prod(b - a for a, b in zip(lo, hi)) * np.dtype(seg.volume.data_type).itemsize,
                 "reads": reads, "writes": 2}
 
     def stand_in(self, job: Job, store: Storage) -> None:
-        """Empty chunk indices, so merge can plan (its size depends on the data)."""
+        """Empty block indices, so merge can plan (its size depends on the data)."""
         for position in _positions(job, _segmentation(job)):
             store.write(_key(position, "idx"), b"")
 
 
 class Census(Wave):
-    """Per run of chunks: their indices as one table of records, and how many objects and bytes."""
+    """Per run of blocks: their indices as one table of records, and how many objects and bytes."""
     Task = RunTask
 
     def plan(self, job: Job, store: Storage) -> list[RunTask]:
-        return [RunTask(run) for run in _chunk_runs(job, _segmentation(job))]
+        return [RunTask(run) for run in _block_runs(job, _segmentation(job))]
 
     def run(self, ctx: TaskContext, task: RunTask) -> dict[str, Any]:
         seg = _segmentation(ctx.job)
         positions = _positions(ctx.job, seg)
         tables = []
-        for i in _chunk_runs(ctx.job, seg).chunks(task.run):
+        for i in _block_runs(ctx.job, seg).blocks(task.run):
             index = pieces.unpack_index(ctx.store.read(_key(positions[i], "idx")))
             work = np.zeros(len(index), _WORK)
-            work["chunk"], work["id"], work["offset"], work["size"] = i, index["id"], index["offset"], index["size"]
+            work["block"], work["id"], work["offset"], work["size"] = i, index["id"], index["offset"], index["size"]
             tables.append(work)
         rows = np.concatenate(tables) if tables else np.zeros(0, _WORK)
         return shuffle.write_census(ctx.store, TMP, task.run, rows, rows["id"], ctx.job.stage(NAME)["object_ids"])
 
     def cost(self, job: Job, task: RunTask, store: Storage) -> dict[str, int]:
-        return {"bytes_in": 0, "reads": len(_chunk_runs(job, _segmentation(job)).chunks(task.run)), "writes": 2}
+        return {"bytes_in": 0, "reads": len(_block_runs(job, _segmentation(job)).blocks(task.run)), "writes": 2}
 
     def stand_in(self, job: Job, store: Storage) -> None:
-        shuffle.stand_in(store, TMP, _chunk_runs(job, _segmentation(job)), _WORK)
+        shuffle.stand_in(store, TMP, _block_runs(job, _segmentation(job)), _WORK)
 
 
 class Route(Wave):
@@ -152,7 +152,7 @@ class Route(Wave):
     def plan(self, job: Job, store: Storage) -> list[RunTask]:
         options = job.stage(NAME)
         seg = _segmentation(job)
-        runs = _chunk_runs(job, seg)
+        runs = _block_runs(job, seg)
         census = shuffle.read_census(store, TMP, runs)
         if options["object_ids"]:
             missing = sorted(set(options["object_ids"]) - census["found"])
@@ -171,7 +171,7 @@ class Route(Wave):
 
     def stand_in(self, job: Job, store: Storage) -> None:
         seg = _segmentation(job)
-        for run in _chunk_runs(job, seg):
+        for run in _block_runs(job, seg):
             shuffle.route(store, TMP, run, _WORK, _spec(job, seg))
 
 
@@ -186,21 +186,21 @@ class Merge(Wave):
     def run(self, ctx: TaskContext, task: ShardTask) -> dict[str, Any]:
         seg = _segmentation(ctx.job)
         positions = _positions(ctx.job, seg)
-        work = shuffle.gather(ctx.store, TMP, _chunk_runs(ctx.job, seg), _WORK, task.shard)
+        work = shuffle.gather(ctx.store, TMP, _block_runs(ctx.job, seg), _WORK, task.shard)
         if len(work) == 0:
             return {"objects": 0, "vertices": 0}        # no object in this shard: no shard file
         parts: dict[int, list] = defaultdict(list)
-        for chunk_index in np.unique(work["chunk"]):
-            rows = np.sort(work[work["chunk"] == chunk_index], order="offset")
+        for block_index in np.unique(work["block"]):
+            rows = np.sort(work[work["block"] == block_index], order="offset")
             start, end = int(rows["offset"][0]), int(rows["offset"][-1] + rows["size"][-1])
-            blob = ctx.store.read_range(_key(positions[int(chunk_index)], "dat"), start, end)
+            blob = ctx.store.read_range(_key(positions[int(block_index)], "dat"), start, end)
             for row in rows:
                 a = int(row["offset"]) - start
                 parts[int(row["id"])].append(encoding.decode(blob[a:a + int(row["size"])]))
         entries, vertices = [], 0
         for oid in sorted(parts):
             s = join(parts[oid], oid)
-            if len(s.vertices) == 0:        # only isolated points in every chunk: nothing to draw
+            if len(s.vertices) == 0:        # only isolated points in every block: nothing to draw
                 continue
             entries.append((oid, b"", encoding.encode(s.vertices, s.edges, s.radius)))
             vertices += len(s.vertices)
@@ -213,11 +213,11 @@ class Merge(Wave):
 
     def cost(self, job: Job, task: ShardTask, store: Storage) -> dict[str, int]:
         # Its work grows with the objects found, which no plan knows: its storage operations only.
-        return {"bytes_in": 0, "reads": 2 * len(list(_chunk_runs(job, _segmentation(job)))), "writes": 1}
+        return {"bytes_in": 0, "reads": 2 * len(list(_block_runs(job, _segmentation(job)))), "writes": 1}
 
 
 class Tidy(Wave):
-    """Delete the chunks' pieces and the merge lists."""
+    """Delete the blocks' pieces and the merge lists."""
     Task = TidyTask
 
     def plan(self, job: Job, store: Storage) -> list[TidyTask]:
@@ -245,7 +245,7 @@ def write_info(job: Job, seg: Segmentation, sharding: dict) -> None:
 
 class SkeletonStage(Stage):
     name = NAME
-    _waves = {"chunks": Chunks(), "census": Census(), "route": Route(), "merge": Merge(), "tidy": Tidy()}
+    _waves = {"blocks": Blocks(), "census": Census(), "route": Route(), "merge": Merge(), "tidy": Tidy()}
 
     def waves(self, job: Job, store: Storage) -> list[str]:
         return [] if job.stage(NAME) is None else list(self._waves)
