@@ -138,7 +138,7 @@ def probe(tool: str, root: str, chunk: int, error: float, lods: int) -> None:
                 peaks[ctx.wave] = max(peaks.get(ctx.wave, 0.0), _hwm_mb())
                 return out
             return run
-        for wave in (mesh_stage.Chunks, mesh_stage.Merge, mesh_stage.Tidy):
+        for wave in (mesh_stage.Blocks, mesh_stage.Merge, mesh_stage.Tidy):
             wave.run = measured(wave.run)
         job = load_job({"id": "probe", "dest": f"{root}/emctl", "resolution": list(RES),
                                  "stages": {"mesh": {"block": [chunk] * 3, "simplification_error": error, "lods": lods}}})
@@ -215,7 +215,7 @@ def main() -> None:
 
     mvox = labels.size / 1e6
     print(f"\nwall seconds of every run: {walls}; load average {os.getloadavg()[0]:.1f}")
-    print("\n| tool | seconds | CPU s | Mvoxel/s | x igneous (wall, CPU) | objects | closed | LOD0 triangles | max distance (nm) | levels | peak MB/task (chunk, merge) |")
+    print("\n| tool | seconds | CPU s | Mvoxel/s | x igneous (wall, CPU) | objects | closed | LOD0 triangles | max distance (nm) | levels | peak MB/task (block, merge) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for tool in ("emctl", "igneous"):
         r, m = rows[tool], list(memory[tool].values())

@@ -133,7 +133,7 @@ def probe(tool: str, root: str, chunk: int) -> None:
                 peaks[ctx.wave] = max(peaks.get(ctx.wave, 0.0), _hwm_mb())
                 return out
             return run
-        for wave in (skeleton_stage.Chunks, skeleton_stage.Merge):
+        for wave in (skeleton_stage.Blocks, skeleton_stage.Merge):
             wave.run = measured(wave.run)
         job = emctl_job(root, chunk)
         store = open_storage(job.dest)
@@ -204,7 +204,7 @@ def main() -> None:
     mvox = labels.size / 1e6
     print(f"\nwall seconds of every run: {walls}; load average {os.getloadavg()[0]:.1f}; "
           f"kimimaro whole: {len(whole)} objects")
-    print("\n| tool | seconds | CPU s | Mvoxel/s | x igneous (wall, CPU) | objects | one tree | path / whole (median, worst) | peak MB/task (chunk, merge) |")
+    print("\n| tool | seconds | CPU s | Mvoxel/s | x igneous (wall, CPU) | objects | one tree | path / whole (median, worst) | peak MB/task (block, merge) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for tool in runs:
         r, m = rows[tool], list(memory[tool].values())
