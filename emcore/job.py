@@ -137,7 +137,15 @@ def validate_job(raw: Any, stage_sections: tuple[Section, ...]) -> Job:
     config = job_section(stage_sections).validate(raw)
     config.setdefault("stages", {})
     from emcore.registry import specs
-    image_stages = [s.name for s in specs() if s.reads_sections and s.name in config["stages"]]
+    stages = config["stages"]
+    image_stages = [s.name for s in specs() if s.name in stages and s.takes_sections(stages[s.name])]
+    for s in specs():
+        if s.name in stages and s.input_option and stages[s.name].get(s.input_option) is not None:
+            makers = [m for m in s.after if m in stages]
+            if makers:
+                raise ConfigError(f"stages.{s.name}.{s.input_option}",
+                                  f"gives {s.name} its input, so stage {makers[0]!r}, which makes that input "
+                                  "from the sections, cannot run in the same job")
     if image_stages:
         if config["source"] is None:
             raise ConfigError("source", f"is required by stage {image_stages[0]!r}")

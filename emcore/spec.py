@@ -61,6 +61,10 @@ class StageSpec:
     before: tuple[str, str] | None = None
     # Reads the job's sections from `source` (which, with `maxz`, the job must then give).
     reads_sections: bool = False
+    # An option that, when given, names the stage's input instead of the sections (pyramid's
+    # `volume`): the stage then reads no sections, and the `after` stages that would have made its
+    # input from them cannot run in the same job.
+    input_option: str | None = None
     # The image a GPU job's pods run (a FUNCTION stage's is docker/function.Dockerfile's).
     dockerfile: str | None = None
 
@@ -69,6 +73,10 @@ class StageSpec:
             raise ValueError(f"stage {self.name}: runs must be {FUNCTION!r} or {GPU_JOB!r}, not {self.runs!r}")
         if self.runs == GPU_JOB and not self.dockerfile:
             raise ValueError(f"stage {self.name}: a GPU job names the Dockerfile of its pods")
+
+    def takes_sections(self, options: dict | None) -> bool:
+        """Whether the stage, run with `options`, reads the job's sections."""
+        return self.reads_sections and not (self.input_option and (options or {}).get(self.input_option) is not None)
 
     def options(self):
         """The stage's options (an emcore.schema.Section): small, loaded to validate any job."""

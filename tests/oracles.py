@@ -20,6 +20,18 @@ def mean_downsample(volume: np.ndarray, factor) -> np.ndarray:
     return np.rint(total / count).astype(volume.dtype)
 
 
+def mode_downsample(volume: np.ndarray, factor) -> np.ndarray:
+    """The most frequent value of each factor-sized window of an (x, y, z) array, the smallest of
+    those tied; windows cut by the edge take what they hold (the padding never counts)."""
+    out_shape = [-(-n // f) for n, f in zip(volume.shape, factor)]
+    out = np.zeros(out_shape, volume.dtype)
+    for index in np.ndindex(*out_shape):
+        window = volume[tuple(slice(i * f, (i + 1) * f) for i, f in zip(index, factor))].ravel()
+        values, counts = np.unique(window, return_counts=True)   # values ascending
+        out[index] = values[np.argmax(counts)]                    # argmax takes the first of a tie
+    return out
+
+
 def compressed_morton(position, grid) -> int:
     """The chunk id of a chunk grid position, by the precomputed spec's definition."""
     bits = [max(0, int(np.ceil(np.log2(g)))) if g > 1 else 0 for g in grid]

@@ -19,6 +19,7 @@ from emcore.alignment import TRANSFORMS_KEY, read_transforms, write_transforms
 from emcore.images import (Expected, STACK_INDEX, index_stack, job_header, job_section, section_ifd,
                            stack_index)
 from emcore.job import Job
+from emcore.registry import spec
 from emcore.stage import Stage, TaskContext, TaskError, Wave
 from emcore.storage import Storage, open_storage
 from functions.align import cost, gate, records
@@ -233,8 +234,8 @@ class AlignStage(Stage):
     def waves(self, job: Job, store: Storage) -> list[str]:
         if job.stage("align") is not None:
             waves = ["adopt", "render"] if job.stage("align")["transforms_from"] else ["pairs", "solve", "render"]
-        elif job.stage("pyramid") is not None:
-            waves = ["render"]
+        elif job.stage("pyramid") is not None and spec("pyramid").takes_sections(job.stage("pyramid")):
+            waves = ["render"]     # the pyramid's input, unless it reads an existing volume
         else:
             return []
         return (["pages"] if job.section_page(job.z_range.stop - 1) is not None else []) + waves

@@ -14,11 +14,12 @@ def block_cost(job, pyramid, level: int, lo: list[int], hi: list[int]) -> dict:
     layout = ms.layouts[level]
     extent = [b - a for a, b in zip(lo, hi)]
     voxels = math.prod(extent)
-    if layout.base is None:
+    if layout.base is None and pyramid.volume is None:
         tile = tiles.tile_shape(ms.size[0], ms.size[1], job.stage("pyramid")["block"][:2])
         # A ranged read per section and row of tiles a piece covers; pieces are a tile wide.
         reads = extent[2] * math.ceil(extent[0] / tile[0]) * math.ceil(extent[1] / tile[1])
     else:
+        # An existing volume's chunking is not read by a plan: counted as if it were ours.
         reads = math.prod(math.ceil(e / c) for e, c in zip(extent, ms.chunk))
     layers = 2 if pyramid.with_raw else 1
     return {"bytes_in": voxels * np.dtype(pyramid.dtype).itemsize, "reads": reads,

@@ -27,11 +27,45 @@ NORMALIZE = Section(
 )
 
 
+def _check_volume(options: dict) -> tuple[str, str] | None:
+    axes = options["axes"]
+    if axes is not None and sorted(axes) != ["x", "y", "z"]:
+        return "axes", f"must name x, y and z once each, outermost first (e.g. 'zyx'), got {axes!r}"
+    return None
+
+
+VOLUME = Section(
+    "volume",
+    "An existing volume as the pyramid's input instead of sections (igneous' downsample and transfer): "
+    "Neuroglancer precomputed, zarr (v2 or v3) or N5, told apart by the metadata object at `url`. Its "
+    "full-resolution data are written re-chunked, re-sharded and re-encoded as this section's siblings say, "
+    "with every coarser scale down to one chunk: means for an image (under `<dest>/image/`), modes for a "
+    "segmentation (under `<dest>/segmentation/`, compressed_segmentation for uint32 and uint64). No sections "
+    "are read or rendered, so the job needs no `source`, `maxz` or `align`. A precomputed volume gives its "
+    "own resolution, voxel offset and layer type (its scale 0 is read); zarr and N5 take the job's "
+    "`resolution` and `voxel_offset`.",
+    fields=(
+        Field("url", "url", doc="The volume's directory (the one holding `info`, `zarr.json`, `.zarray` or "
+                                "`attributes.json`)."),
+        Field("layer_type", "choice", None, nullable=True, choices=("image", "segmentation"),
+              doc="Image (mean downsampling) or segmentation (mode). Default: a precomputed volume's own "
+                  "`type`; image for zarr and N5."),
+        Field("axes", "str", None, nullable=True,
+              doc="zarr and N5: the array's dimensions as x, y, z, outermost first. Default: a zarr v3 "
+                  "array's `dimension_names` when they are x, y, z; else 'zyx' for zarr (numpy's order) "
+                  "and 'xyz' for N5."),
+    ),
+    check=_check_volume,
+)
+
+
 def _check(options: dict) -> tuple[str, str] | None:
     for d, (b, c) in enumerate(zip(options["block"], options["chunk"])):
         ratio = b // c
         if b % c or ratio < 2 or ratio & (ratio - 1):
             return "block", f"block[{d}] ({b}) must be chunk[{d}] ({c}) times a power of two, at least 2"
+    if options.get("volume") is not None and options.get("normalize") is not None:
+        return "normalize", "stretches sections as align's render resamples them; a `volume` input is not rendered"
     window = options["window"]
     if window is not None and not 0 <= window[0] < window[1] <= 65535:
         return "window", f"must be [low, high] with 0 <= low < high <= 65535, got {window}"
@@ -58,6 +92,6 @@ OPTIONS = Section(
                   "the sections' measured levels, the lowest 1st and the highest 99th percentile of up to 64 "
                   "sections spread over the stack (the full range when `normalize` stretched them)."),
     ),
-    sections=(NORMALIZE,),
+    sections=(NORMALIZE, VOLUME),
     check=_check,
 )

@@ -8,5 +8,6 @@ SPEC = StageSpec(
     # block in memory (docs/architecture.md).
     profile=Profile(task_seconds=300, cpu="4", memory_gib=4, task_memory_gib=2.0),
     after=("align",),          # it reads what align's render wrote (tiles/)
-    reads_sections=True,       # render, which runs for every pyramid, reads them
+    reads_sections=True,       # render, which runs for every pyramid from sections, reads them
+    input_option="volume",     # ... unless it downsamples an existing volume
 )

@@ -12,30 +12,54 @@ from emcore.storage import Storage
 from emcore.precomputed import Precomputed
 from emcore.volume import open_scale, read_block
 from functions.pyramid.cost import block_cost
+from functions.pyramid.source import ExistingVolume
 from functions.pyramid.window import from_levels, to_uint8
 
-IMAGE, RAW = "image", "image_raw"
+IMAGE, RAW, SEGMENTATION = "image", "image_raw", "segmentation"
 TIDY = "tidy"
 TIDY_SECTIONS = 256      # sections per tidy task: a few thousand deletes, well within a task's time
 
 
 class Pyramid:
-    """The pyramid of a job, derived from the rendered stack's size and the options."""
+    """The pyramid of a job, derived from its input's size (the rendered stack, or the existing
+    `volume`) and the options."""
 
     def __init__(self, job: Job, store: Storage):
-        info = tiles.read_tiles_info(store)
-        if info is None:
-            raise TaskError("the rendered stack (tiles/info) does not exist yet")
         self.options = job.stage("pyramid")
         self.store = store
-        self.dtype = info.data_type
-        self.multiscale = Multiscale(info.scale(0).size, job.resolution, job.voxel_offset,
-                                     self.options["chunk"], self.options["block"])
-        self.jpeg = self.options["encoding"] == "jpeg"
+        if self.options.get("volume") is None:
+            info = tiles.read_tiles_info(store)
+            if info is None:
+                raise TaskError("the rendered stack (tiles/info) does not exist yet")
+            self.volume = None
+            size, self.dtype, resolution, offset = info.scale(0).size, info.data_type, job.resolution, job.voxel_offset
+        else:
+            self.volume = ExistingVolume.describe(self.options["volume"], job.resolution, job.voxel_offset)
+            v = self.volume
+            size, self.dtype, resolution, offset = v.size, v.data_type, v.resolution, v.voxel_offset
+        self.segmentation = self.volume is not None and self.volume.layer_type == "segmentation"
+        self.method = "mode" if self.segmentation else "mean"
+        self.multiscale = Multiscale(size, resolution, offset, self.options["chunk"], self.options["block"])
+        self.jpeg = self.options["encoding"] == "jpeg" and not self.segmentation
         self.with_raw = self.options["raw"] and self.jpeg
+
+    def problem(self) -> str | None:
+        """What makes this input unfit for the options, before anything is written."""
+        if self.volume is not None and self.jpeg and self.dtype != "uint8":
+            if self.dtype != "uint16":
+                return (f"pyramid.encoding: jpeg stores 8 bits; the volume at {self.volume.url} holds {self.dtype}: "
+                        "use encoding raw")
+            if self.options["window"] is None:
+                return (f"pyramid.window: the volume at {self.volume.url} holds uint16, and its JPEG layer needs a "
+                        "window (no sections are rendered whose levels would give one), or use encoding raw")
+        problem = self.multiscale.problem()
+        return f"pyramid.volume: {self.volume.url}: {problem}" if problem and self.volume is not None else problem
 
     def volumes(self, root: str) -> list[Precomputed]:
         o, ms = self.options, self.multiscale
+        if self.segmentation:
+            encoding = "compressed_segmentation" if self.dtype in ("uint32", "uint64") else "raw"
+            return [ms.volume(root + SEGMENTATION, "segmentation", self.dtype, encoding)]
         out = [ms.volume(root + IMAGE, "image", "uint8", "jpeg", o["jpeg_quality"]) if self.jpeg
                else ms.volume(root + IMAGE, "image", self.dtype, "raw")]
         if self.with_raw:
@@ -44,7 +68,7 @@ class Pyramid:
 
     def window(self) -> list[int] | None:
         """The JPEG layer's window: the option, else the one the first plan derived from the levels."""
-        if not levelstore.derives_window(self.options, self.dtype):
+        if self.volume is not None or not levelstore.derives_window(self.options, self.dtype):
             return self.options["window"]
         window = levelstore.read_window(self.store)
         if window is None:
@@ -52,11 +76,18 @@ class Pyramid:
         return window
 
     def layers(self, root: str) -> list[tuple[str, Any]]:
+        if self.segmentation:
+            return [(root + SEGMENTATION + "/", lambda a: a)]
         window = self.window()
         out = [(root + IMAGE + "/", (lambda a: to_uint8(a, window)) if self.jpeg else (lambda a: a))]
         if self.with_raw:
             out.append((root + RAW + "/", lambda a: a))
         return out
+
+    def written(self) -> str:
+        """The layer later waves read their input from: the lossless copy when there is one, so
+        JPEG error does not compound upwards."""
+        return SEGMENTATION if self.segmentation else RAW if self.with_raw else IMAGE
 
 
 @dataclass(frozen=True)
@@ -82,12 +113,12 @@ class Build(Wave):
     def plan(self, job: Job, store: Storage) -> list[BlockTask]:
         pyramid = Pyramid(job, store)
         if self.level == 0:
-            problem = pyramid.multiscale.problem()
+            problem = pyramid.problem()
             if problem:
                 raise TaskError(problem)
             for volume in pyramid.volumes(store.url):
                 volume.write()
-            if levelstore.derives_window(pyramid.options, pyramid.dtype):
+            if pyramid.volume is None and levelstore.derives_window(pyramid.options, pyramid.dtype):
                 records = levelstore.read_sample(store, job.z_range)
                 levelstore.write_window(store, from_levels(records), [r["z"] for r in records])
         return [BlockTask(**box) for box in pyramid.multiscale.wave_blocks(self.level)]
@@ -96,13 +127,14 @@ class Build(Wave):
         pyramid = Pyramid(ctx.job, ctx.store)
         ms = pyramid.multiscale
         base = ms.layouts[self.level].base
-        if base is None:
+        if base is None and pyramid.volume is not None:
+            volume = pyramid.volume.open()
+            source = lambda lo, hi: pyramid.volume.read(volume, lo, hi)  # noqa: E731
+        elif base is None:
             info = tiles.read_tiles_info(ctx.store)
             source = lambda lo, hi: tiles.read_block(ctx.store, info, lo, hi)  # noqa: E731
         else:
-            # Read the lossless copy when there is one, so JPEG error does not compound upwards.
-            layer = RAW if pyramid.with_raw else IMAGE
-            scale = open_scale(ctx.store.url + layer + "/", base, read_only=True)
+            scale = open_scale(ctx.store.url + pyramid.written() + "/", base, read_only=True)
             source = lambda lo, hi: read_block(scale, lo, hi)  # noqa: E731
         bytes_in = 0
 
@@ -111,7 +143,7 @@ class Build(Wave):
             data = source(*ms.input_box(self.level, lo, hi)[1:])
             bytes_in += int(data.nbytes)
             return data
-        written = ms.write_from(self.level, task.lo, task.hi, read, "mean", pyramid.layers(ctx.store.url))
+        written = ms.write_from(self.level, task.lo, task.hi, read, pyramid.method, pyramid.layers(ctx.store.url))
         return {"bytes_in": bytes_in, "scales": written}
 
     def cost(self, job: Job, task: BlockTask, store: Storage) -> dict[str, int]:
@@ -140,10 +172,14 @@ class PyramidStage(Stage):
     def waves(self, job: Job, store: Storage) -> list[str]:
         if job.stage("pyramid") is None:
             return []
-        if tiles.read_tiles_info(store) is None:
+        from_volume = job.stage("pyramid").get("volume") is not None
+        if not from_volume and tiles.read_tiles_info(store) is None:
             return ["0"]  # provisional: the depth is known once the render wave has planned
-        waves = [str(w.index) for w in Pyramid(job, store).multiscale.layouts]
-        return waves if job.stage("pyramid")["keep_tiles"] else [*waves, TIDY]
+        try:
+            waves = [str(w.index) for w in Pyramid(job, store).multiscale.layouts]
+        except TaskError:
+            return ["0"]  # a volume that cannot be read: wave 0's plan fails naming it, and is recorded
+        return waves if from_volume or job.stage("pyramid")["keep_tiles"] else [*waves, TIDY]
 
     def wave(self, name: str) -> Wave:
         if name == TIDY:

@@ -1,0 +1,230 @@
+"""An existing volume as the pyramid's input (`stages.pyramid.volume`): volumes written by
+independent writers (CloudVolume for precomputed, TensorStore for zarr v2, zarr v3 and N5) get every
+missing scale, read back with CloudVolume and compared with numpy: means for an image, modes for a
+segmentation. Bad volumes are refused through the real CLI, naming the volume."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from cloudvolume import CloudVolume
+
+from emcore.job import load_job
+from emcore.storage import open_storage
+from orchestrator import engine
+from orchestrator.local import LocalRunner
+from tests.oracles import mean_downsample, mode_downsample
+
+EMCTL = [sys.executable, "-m", "orchestrator.cli.main"]
+SHAPE = (150, 130, 40)        # not a multiple of the chunk or the block, on purpose
+OFFSET = [32, 64, 16]         # divisible by every scale's factor down to one 16^3 chunk
+RESOLUTION = [8, 8, 8]
+
+
+def image_volume() -> np.ndarray:
+    """Smooth tissue-like intensities plus noise: means of windows differ from any one voxel."""
+    x, y, z = np.meshgrid(*(np.arange(n) for n in SHAPE), indexing="ij")
+    smooth = 120 + 60 * np.sin(x / 9.0) * np.cos(y / 13.0) + 40 * np.sin(z / 7.0)
+    noise = np.random.default_rng(1).normal(0, 12, SHAPE)
+    return np.clip(np.rint(smooth + noise), 0, 255).astype(np.uint8)
+
+
+def segmentation_volume() -> np.ndarray:
+    """Blobs with ids up to 2^40 (uint64 for real), ragged borders so that windows mix ids and tie."""
+    rng = np.random.default_rng(2)
+    seeds = rng.integers(0, SHAPE, (60, 3))
+    x, y, z = np.meshgrid(*(np.arange(n) for n in SHAPE), indexing="ij")
+    points = np.stack([x, y, z], -1).reshape(-1, 3)
+    from scipy.spatial import cKDTree
+    nearest = cKDTree(seeds).query(points + rng.normal(0, 1.5, points.shape))[1]
+    ids = (rng.permutation(60) + 1).astype(np.uint64) * np.uint64(1 << 34)
+    labels = ids[nearest].reshape(SHAPE)
+    labels[rng.random(SHAPE) < 0.02] = 0
+    return labels
+
+
+def oracle(volume: np.ndarray, infos: list[dict], pool) -> list[np.ndarray]:
+    levels = [volume]
+    for prev, cur in zip(infos, infos[1:]):
+        factor = [round(c / p) for c, p in zip(cur["resolution"], prev["resolution"])]
+        levels.append(pool(levels[-1], factor))
+    return levels
+
+
+def run(tmp_path, volume_section: dict, **pyramid) -> object:
+    job = load_job({"id": "vol", "dest": str(tmp_path / "out"), "resolution": RESOLUTION, "voxel_offset": OFFSET,
+                    "stages": {"pyramid": {"block": [64, 64, 32], "chunk": [16, 16, 16], "encoding": "raw",
+                                           "volume": volume_section, **pyramid}}})
+    store = open_storage(job.dest)
+    engine.submit_job(store, job)
+    LocalRunner(job, store, workers=0).run()
+    return store
+
+
+def write_cloudvolume(path, data: np.ndarray, layer_type: str, chunk=(32, 32, 16)) -> str:
+    encoding = "compressed_segmentation" if layer_type == "segmentation" else "raw"
+    info = CloudVolume.create_new_info(1, layer_type, data.dtype.name, encoding, RESOLUTION, OFFSET, data.shape,
+                                       chunk_size=list(chunk))
+    # compress=False: on a local disk CloudVolume would gzip each chunk into its own `.gz` file,
+    # which TensorStore does not read (refused by name: test_gzip_files_of_cloudvolume_are_refused).
+    cv = CloudVolume(f"file://{path}", info=info, progress=False, compress=False)
+    cv.commit_info()
+    cv[:, :, :] = data
+    return str(path)
+
+
+def write_tensorstore(path, data: np.ndarray, driver: str, axes: str, dimension_names=None) -> str:
+    """`data` (x, y, z) stored with its dimensions in the order `axes` names."""
+    import tensorstore as ts
+    stored = np.transpose(data, ["xyz".index(a) for a in axes])
+    chunk = [16] * 3
+    if driver == "n5":
+        metadata = {"dimensions": list(stored.shape), "blockSize": chunk, "dataType": stored.dtype.name,
+                    "compression": {"type": "gzip"}}
+    elif driver == "zarr":
+        metadata = {"shape": list(stored.shape), "chunks": chunk, "dtype": stored.dtype.str}
+    else:
+        metadata = {"shape": list(stored.shape), "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": chunk}},
+                    "data_type": stored.dtype.name}
+        if dimension_names:
+            metadata["dimension_names"] = dimension_names
+    store = ts.open({"driver": driver, "kvstore": {"driver": "file", "path": str(path)}, "metadata": metadata},
+                    create=True).result()
+    store.write(stored).result()
+    return str(path)
+
+
+def read_scales(url: str) -> tuple[list[dict], list[np.ndarray]]:
+    info = json.loads(open_storage(url).read("info"))
+    out = []
+    for mip in range(len(info["scales"])):
+        cv = CloudVolume(url, mip=mip, progress=False)
+        out.append(cv[cv.bounds][..., 0])
+    return info, out
+
+
+def assert_pyramid(url: str, volume: np.ndarray, pool, layer_type: str):
+    info, scales = read_scales(url)
+    assert info["type"] == layer_type and info["data_type"] == volume.dtype.name
+    assert info["scales"][0]["voxel_offset"] == OFFSET and info["scales"][0]["size"] == list(volume.shape)
+    # Every missing scale: down to one chunk, and not one more.
+    assert all(n <= 16 for n in info["scales"][-1]["size"]) and any(n > 16 for n in info["scales"][-2]["size"])
+    for mip, (got, want) in enumerate(zip(scales, oracle(volume, info["scales"], pool))):
+        np.testing.assert_array_equal(got, want, err_msg=f"scale {mip}")
+
+
+def test_precomputed_image_gets_every_scale_equal_to_numpy_means(tmp_path):
+    volume = image_volume()
+    src = write_cloudvolume(tmp_path / "src", volume, "image")
+    store = run(tmp_path, {"url": src})
+    assert_pyramid(store.url + "image/", volume, mean_downsample, "image")
+    assert not store.exists("tiles/info"), "nothing is rendered for a volume input"
+    waves = json.loads(store.read(".emctl/job.json"))
+    assert "align" not in waves["stages"]
+
+
+def test_precomputed_segmentation_gets_every_scale_equal_to_mode_pooling(tmp_path):
+    volume = segmentation_volume()
+    src = write_cloudvolume(tmp_path / "src", volume, "segmentation")
+    store = run(tmp_path, {"url": src})
+    info = json.loads(store.read("segmentation/info"))
+    assert {s["encoding"] for s in info["scales"]} == {"compressed_segmentation"}
+    assert not store.exists("image/info")
+    assert_pyramid(store.url + "segmentation/", volume, mode_downsample, "segmentation")
+
+
+@pytest.mark.parametrize("driver, axes, names", [
+    ("zarr", "zyx", None),               # numpy's order, the default for zarr
+    ("zarr3", "yxz", ["y", "x", "z"]),   # zarr v3 names its dimensions: no `axes` needed
+    ("n5", "xyz", None),                 # N5 lists x first, the default for N5
+])
+def test_zarr_and_n5_images_and_segmentations(tmp_path, driver, axes, names):
+    image = image_volume()
+    labels = (segmentation_volume() >> np.uint64(34)).astype(np.uint32) * np.uint32(70001)   # ids 1..60, spread
+    src = write_tensorstore(tmp_path / "img", image, driver, axes, names)
+    store = run(tmp_path / "a", {"url": src})
+    assert_pyramid(store.url + "image/", image, mean_downsample, "image")
+    src = write_tensorstore(tmp_path / "seg", labels, driver, axes, names)
+    store = run(tmp_path / "b", {"url": src, "layer_type": "segmentation"})
+    assert_pyramid(store.url + "segmentation/", labels, mode_downsample, "segmentation")
+
+
+def test_axes_option_reorders_a_zarr_array(tmp_path):
+    image = image_volume()
+    src = write_tensorstore(tmp_path / "img", image, "zarr", "xzy")
+    store = run(tmp_path, {"url": src, "axes": "xzy"})
+    assert_pyramid(store.url + "image/", image, mean_downsample, "image")
+
+
+def test_gzip_files_of_cloudvolume_are_refused(tmp_path):
+    from emcore.stage import TaskError
+    volume = image_volume()
+    info = CloudVolume.create_new_info(1, "image", "uint8", "raw", RESOLUTION, OFFSET, volume.shape, chunk_size=[32, 32, 16])
+    cv = CloudVolume(f"file://{tmp_path / 'src'}", info=info, progress=False, compress=True)
+    cv.commit_info()
+    cv[:, :, :] = volume
+    with pytest.raises(TaskError, match=r"pyramid.volume: .*\.gz is gzip-compressed"):
+        run(tmp_path, {"url": str(tmp_path / "src")})
+
+
+def job_file(tmp_path, volume_section, **top):
+    config = {"id": "badvol", "dest": str(tmp_path / "out"), "stages": {"pyramid": {"volume": volume_section}}, **top}
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def start(config: str):
+    return subprocess.run(EMCTL + ["start", "--config", config], capture_output=True, text=True, timeout=300)
+
+
+def test_bad_volumes_are_refused_by_name_through_the_cli(tmp_path):
+    (tmp_path / "empty").mkdir()
+    run_ = start(job_file(tmp_path, {"url": str(tmp_path / "empty")}))
+    out = run_.stdout + run_.stderr
+    assert run_.returncode != 0, out
+    assert f"pyramid.volume: no volume at file://{tmp_path}/empty/: none of info (precomputed)" in out, out
+    assert "Traceback" not in out
+    deep = np.full((40, 40, 20), 1000, np.uint16)
+    (tmp_path / "b").mkdir()
+    src = write_tensorstore(tmp_path / "deep", deep, "zarr", "zyx")
+    run_ = start(job_file(tmp_path / "b", {"url": src}))
+    out = run_.stdout + run_.stderr
+    assert run_.returncode != 0, out
+    assert "pyramid.window: the volume at" in out and "holds uint16" in out, out
+    assert not (tmp_path / "b" / "out" / "image").exists(), "refused before anything is written"
+
+
+def test_a_four_dimensional_array_and_a_wrong_type_are_refused(tmp_path):
+    import tensorstore as ts
+    from emcore.stage import TaskError
+    ts.open({"driver": "zarr", "kvstore": {"driver": "file", "path": str(tmp_path / "rgb")},
+             "metadata": {"shape": [8, 8, 8, 3], "chunks": [8, 8, 8, 3], "dtype": "|u1"}}, create=True).result()
+    with pytest.raises(TaskError, match=r"pyramid.volume: .*rgb/ has 4 dimensions \[8, 8, 8, 3\]"):
+        run(tmp_path / "a", {"url": str(tmp_path / "rgb")})
+    write_tensorstore(tmp_path / "f", np.zeros((8, 8, 8), np.float32), "zarr", "zyx")
+    with pytest.raises(TaskError, match=r"holds float32; an segmentation pyramid takes uint8"):
+        run(tmp_path / "b", {"url": str(tmp_path / "f"), "layer_type": "segmentation"})
+    src = write_cloudvolume(tmp_path / "seg", segmentation_volume(), "segmentation")
+    with pytest.raises(TaskError, match=r"pyramid.volume.layer_type: 'image', but .*info says 'segmentation'"):
+        run(tmp_path / "c", {"url": src, "layer_type": "image"})
+
+
+@pytest.mark.parametrize("stages, field", [
+    ({"align": {}, "pyramid": {"volume": {"url": "/tmp/v"}}}, "stages.pyramid.volume: gives pyramid its input, so stage 'align'"),
+    ({"pyramid": {"volume": {"url": "/tmp/v", "axes": "xxz"}}}, "stages.pyramid.volume.axes: must name x, y and z once each"),
+    ({"pyramid": {"normalize": {}, "volume": {"url": "/tmp/v"}}}, "stages.pyramid.normalize: stretches sections"),
+])
+def test_config_errors_name_the_field(tmp_path, stages, field):
+    from emcore.schema import ConfigError
+    with pytest.raises(ConfigError) as e:
+        load_job({"id": "x", "dest": str(tmp_path), "source": str(tmp_path), "maxz": 3, "stages": stages})
+    assert field in str(e.value)
+
+
+def test_a_volume_input_needs_no_source_or_maxz(tmp_path):
+    job = load_job({"id": "x", "dest": str(tmp_path), "stages": {"pyramid": {"volume": {"url": "/tmp/v"}}}})
+    assert job.stage("pyramid")["volume"]["url"] == "file:///tmp/v/"
