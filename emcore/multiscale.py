@@ -118,19 +118,27 @@ class Multiscale:
             return data[tuple(slice(a - b, c - b) for a, b, c in zip(plo, lo, phi))]
         return self.write_from(wave, lo, hi, part, method, layers)
 
-    def write_from(self, wave: int, lo, hi, read, method: str, layers) -> list[int]:
+    def write_from(self, wave: int, lo, hi, read, method: str, layers, given=None) -> list[int]:
         """The same for the block [lo, hi) of the wave's input, got piece by piece from
         `read(lo, hi)`: a block larger than a shard is read one piece (a shard's extent at the
         first scale written) at a time, and only its downsample at the next scale is kept, so a
-        task holds one piece plus an eighth of its block instead of the whole block."""
+        task holds one piece plus an eighth of its block instead of the whole block.
+        `given`: {scale index: read(lo, hi) in that scale's volume coordinates} for scales that
+        exist already (an input volume's own): they are copied, not computed, and the scales
+        after them are computed from them."""
         layout = self.layouts[wave]
         indices = list(layout.scales)
         base_factor = (1, 1, 1) if layout.base is None else self.scales[layout.base].factor
+        given = given or {}
 
         def relative(index):
             return [f // b for f, b in zip(self.scales[index].factor, base_factor)]
 
-        def to_scale(index, array):
+        def to_scale(index, array, at_lo, at_hi):
+            if index in given:
+                r, origin = relative(index), self.scales[index].voxel_offset
+                return given[index]([o + a // f for o, a, f in zip(origin, at_lo, r)],
+                                    [o + -(-b // f) for o, b, f in zip(origin, at_hi, r)])
             return array if index == 0 else downsample(array, self.scales[index].step, method)
 
         def put(index, array, at_lo):
@@ -145,10 +153,10 @@ class Multiscale:
         else:
             kept = None
             for plo, phi in pieces:
-                piece = to_scale(indices[0], read(plo, phi))
+                piece = to_scale(indices[0], read(plo, phi), plo, phi)
                 put(indices[0], piece, plo)
                 if len(indices) > 1:
-                    down = to_scale(indices[1], piece)
+                    down = to_scale(indices[1], piece, plo, phi)
                     if kept is None:
                         shape = [-(-(b - a) // r) for a, b, r in zip(lo, hi, relative(indices[1]))]
                         kept = np.zeros(shape, down.dtype, order="F")
@@ -159,7 +167,7 @@ class Multiscale:
             put(indices[1], kept, lo)
             current, done = kept, 2
         for index in indices[done:]:
-            current = to_scale(index, current)
+            current = to_scale(index, current, lo, hi)
             put(index, current, lo)
         return indices
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from cloudvolume import CloudVolume
 
+from emcore import multiscale
 from emcore.job import load_job
 from emcore.storage import open_storage
 from orchestrator import engine
@@ -136,6 +137,31 @@ def test_precomputed_segmentation_gets_every_scale_equal_to_mode_pooling(tmp_pat
     assert_pyramid(store.url + "segmentation/", volume, mode_downsample, "segmentation")
 
 
+@pytest.mark.parametrize("shard_side", [None, 32])
+def test_scales_a_volume_has_already_are_kept(tmp_path, monkeypatch, shard_side):
+    """A precomputed volume with its own scale 1 (by striding, not a mean, so a copy tells from a
+    recomputation) and a scale 2 of another shape: scale 1 is copied, scale 2 and every coarser
+    one are computed from the copied scale 1. With shards smaller than the block, a task builds
+    its block piece by piece (multiscale.write_from), and each piece's scale 1 is the copy too."""
+    if shard_side:
+        monkeypatch.setattr(multiscale, "SHARD_SIDE", shard_side)
+    volume = image_volume()
+    src = write_cloudvolume(tmp_path / "src", volume, "image")
+    cv = CloudVolume(f"file://{src}", progress=False, compress=False)
+    strided = volume[::2, ::2, ::2]
+    cv.add_scale([2, 2, 2], chunk_size=[16, 16, 16])
+    cv.add_scale([4, 4, 1], chunk_size=[16, 16, 16])      # not a scale of this pyramid: ignored
+    cv.commit_info()
+    CloudVolume(f"file://{src}", mip=1, progress=False, compress=False)[:, :, :] = strided
+    store = run(tmp_path, {"url": src})
+    info, scales = read_scales(store.url + "image/")
+    np.testing.assert_array_equal(scales[0], volume)
+    np.testing.assert_array_equal(scales[1], strided, err_msg="scale 1 is the volume's own")
+    assert not np.array_equal(strided, mean_downsample(volume, [2, 2, 2])), "the copy is told from a mean"
+    for mip, want in enumerate(oracle(strided, info["scales"][1:], mean_downsample)[1:], start=2):
+        np.testing.assert_array_equal(scales[mip], want, err_msg=f"scale {mip}, from the kept scale 1")
+
+
 @pytest.mark.parametrize("driver, axes, names", [
     ("zarr", "zyx", None),               # numpy's order, the default for zarr
     ("zarr3", "yxz", ["y", "x", "z"]),   # zarr v3 names its dimensions: no `axes` needed
@@ -228,3 +254,26 @@ def test_config_errors_name_the_field(tmp_path, stages, field):
 def test_a_volume_input_needs_no_source_or_maxz(tmp_path):
     job = load_job({"id": "x", "dest": str(tmp_path), "stages": {"pyramid": {"volume": {"url": "/tmp/v"}}}})
     assert job.stage("pyramid")["volume"]["url"] == "file:///tmp/v/"
+
+
+def test_an_existing_segmentation_is_meshed_in_the_same_job(tmp_path):
+    """The pyramid of an existing segmentation is the job's own segmentation (`<dest>/segmentation/`),
+    so `mesh` runs on it without `cc`: CloudVolume reads a mesh for every id, and for no other."""
+    labels = np.asfortranarray(segmentation_volume()[:80, :80, :32])
+    src = write_cloudvolume(tmp_path / "src", labels, "segmentation")
+    job = load_job({"id": "vm", "dest": str(tmp_path / "out"),
+                    "stages": {"pyramid": {"block": [64, 64, 32], "chunk": [16, 16, 16], "volume": {"url": src}},
+                               "mesh": {}}})
+    store = open_storage(job.dest)
+    engine.submit_job(store, job)
+    LocalRunner(job, store, workers=0).run()
+    ids = [int(i) for i in np.unique(labels) if i]
+    cv = CloudVolume(store.url + "segmentation", progress=False)
+    meshes = cv.mesh.get(ids)
+    assert sorted(meshes) == ids
+    for i in ids:   # each mesh lies where its object is: its vertices' box is the object's
+        where = np.argwhere(labels == i)
+        lo = (where.min(0) + OFFSET) * RESOLUTION
+        hi = (where.max(0) + 1 + np.array(OFFSET)) * RESOLUTION
+        v = meshes[i].vertices
+        assert (v.min(0) >= lo - 8).all() and (v.max(0) <= hi + 8).all(), i

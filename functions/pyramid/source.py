@@ -40,6 +40,9 @@ class ExistingVolume:
     layer_type: str             # image or segmentation
     resolution: tuple[float, ...]
     voxel_offset: tuple[int, int, int]
+    # A precomputed volume's coarser scales (index, resolution, size, voxel offset), kept where a
+    # pyramid scale is the same.
+    coarser: tuple[tuple[int, tuple, tuple, tuple], ...] = ()
 
     @classmethod
     def describe(cls, options: dict, resolution, voxel_offset) -> ExistingVolume:
@@ -66,8 +69,10 @@ class ExistingVolume:
             if declared not in ("image", "segmentation"):
                 raise TaskError(f"pyramid.volume: {url}info has type {declared!r}; a pyramid takes an image or "
                                 "a segmentation")
+            coarser = tuple((i, tuple(m.resolution), tuple(m.size), tuple(m.voxel_offset))
+                            for i, m in enumerate(meta.scales) if i > 0)
             found = cls(url, driver, "xyz", first.size, meta.data_type, declared, first.resolution,
-                        first.voxel_offset)
+                        first.voxel_offset, coarser)
         else:
             axes = options["axes"] or _named_axes(url, driver) or DEFAULT_AXES[driver]
             store = _open(url, driver)
@@ -86,10 +91,22 @@ class ExistingVolume:
             raise TaskError(f"pyramid.volume: {self.url} holds {self.data_type}; an {self.layer_type} pyramid "
                             f"takes {', '.join(allowed)}")
 
-    def open(self):
-        """The volume as a TensorStore array indexed [x, y, z] in volume coordinates."""
+    def kept(self, scales) -> dict[int, int]:
+        """{pyramid scale: this volume's scale} for the `scales` (volume.Scale) it has already:
+        same resolution, size and voxel offset."""
+        own = {(tuple(float(r) for r in res), size, offset): i for i, res, size, offset in self.coarser}
+        out = {}
+        for s in scales[1:]:
+            found = own.get((tuple(float(r) for r in s.resolution), tuple(s.size), tuple(s.voxel_offset)))
+            if found is not None:
+                out[s.index] = found
+        return out
+
+    def open(self, scale: int = 0):
+        """Scale `scale` (a precomputed volume's own index) as a TensorStore array indexed
+        [x, y, z] in volume coordinates."""
         if self.driver == "neuroglancer_precomputed":
-            return Precomputed.read(self.url).open(0)[..., 0]
+            return Precomputed.read(self.url).open(scale)[..., 0]
         store = _open(self.url, self.driver)
         order = [self.axes.index(a) for a in "xyz"]
         return store.transpose(order).translate_to[list(self.voxel_offset)]

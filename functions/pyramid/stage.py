@@ -1,6 +1,7 @@
 """The pyramid stage: plan the waves of blocks, and build one block at every scale it owns."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,9 +128,14 @@ class Build(Wave):
         pyramid = Pyramid(ctx.job, ctx.store)
         ms = pyramid.multiscale
         base = ms.layouts[self.level].base
+        given = {}
+        if pyramid.volume is not None:
+            # The input volume's own coarser scales, where they are the pyramid's, are copied.
+            for index, own in pyramid.volume.kept(ms.scales).items():
+                if index in ms.layouts[self.level].scales:
+                    given[index] = functools.partial(pyramid.volume.read, pyramid.volume.open(own))
         if base is None and pyramid.volume is not None:
-            volume = pyramid.volume.open()
-            source = lambda lo, hi: pyramid.volume.read(volume, lo, hi)  # noqa: E731
+            source = functools.partial(pyramid.volume.read, pyramid.volume.open())
         elif base is None:
             info = tiles.read_tiles_info(ctx.store)
             source = lambda lo, hi: tiles.read_block(ctx.store, info, lo, hi)  # noqa: E731
@@ -143,7 +149,8 @@ class Build(Wave):
             data = source(*ms.input_box(self.level, lo, hi)[1:])
             bytes_in += int(data.nbytes)
             return data
-        written = ms.write_from(self.level, task.lo, task.hi, read, pyramid.method, pyramid.layers(ctx.store.url))
+        written = ms.write_from(self.level, task.lo, task.hi, read, pyramid.method, pyramid.layers(ctx.store.url),
+                                 given)
         return {"bytes_in": bytes_in, "scales": written}
 
     def cost(self, job: Job, task: BlockTask, store: Storage) -> dict[str, int]:
