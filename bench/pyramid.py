@@ -23,6 +23,9 @@ every process's peak resident memory and CPU time.
            beforehand by CloudVolume, not in this row). Passes are repeated from the top mip while
            igneous still makes mips; what it made is printed. It does not re-encode mip 0 (it
            stays raw), and it decodes no PNG.
+  volume   `emctl start` with `stages.pyramid.volume` on igneous' input layer below (no render): the
+           same pyramid as the emctl row, mip 0 re-chunked, sharded and JPEG-encoded, from chunks
+           instead of PNGs; run on each round's fresh layer, before igneous adds mips to it.
   ingest+ign  the copy's ingest (timed separately) plus the igneous row: igneous end to end from
            the same PNGs, still without a JPEG mip 0. The ingest decodes with libspng (pyspng),
            as emctl and the bound do: the decoder is not what is compared.
@@ -152,11 +155,15 @@ def _self_command(*args: str) -> list[str]:
 
 # ----------------------------------------------------------------------------------- emctl
 
-def run_emctl(stack: str, out: str, size: int, sections: int, workers: int) -> dict:
+def run_emctl(stack: str, out: str, size: int, sections: int, workers: int, volume: str | None = None) -> dict:
+    """`volume`: the pyramid of that precomputed layer (`stages.pyramid.volume`) instead of the PNGs."""
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     config = {"id": "bench-pyramid", "source": os.path.abspath(stack), "dest": os.path.abspath(out),
               "maxz": sections - 1, "resolution": RESOLUTION, "stages": {"pyramid": {"raw": False}}}
+    if volume:
+        del config["source"], config["maxz"]
+        config["stages"]["pyramid"]["volume"] = {"url": os.path.abspath(volume)}
     config_path = out.rstrip("/") + ".job.json"
     with open(config_path, "w") as f:
         json.dump(config, f)
@@ -289,7 +296,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run on 512 x 512 x 128")
     parser.add_argument("--data", default=os.path.join(ROOT, "bench-data", "pyramid"),
                         help="where the stack and outputs are kept (default bench-data/pyramid)")
-    parser.add_argument("--only", default="emctl,igneous,bound", help="comma-separated subset to run")
+    parser.add_argument("--only", default="emctl,volume,igneous,bound",
+                        help="comma-separated subset to run (volume runs with igneous, on its input layer)")
     parser.add_argument("--repeat", type=int, default=2, help="rounds of every contender; the fastest counts")
     parser.add_argument("--breakdown", action="store_true",
                         help="instead: CPU per step (decode, tiles write/read, downsample, JPEG encode, shard "
@@ -322,7 +330,8 @@ def main(argv=None) -> int:
     load = os.getloadavg()[0]
     print(f"pyramid benchmark: {name} uint8 = {mb:.0f} MB of input pixels, {workers} workers, "
           f"{os.cpu_count()} cores, load average {load:.1f} at start", flush=True)
-    results: dict[str, dict | None] = {"emctl": None, "igneous": None, "ingest+ign": None, "bound": None}
+    results: dict[str, dict | None] = {"emctl": None, "volume": None, "igneous": None, "ingest+ign": None,
+                                       "bound": None}
     walls: dict[str, list[float]] = {k: [] for k in results}
 
     def keep(key: str, result: dict) -> None:
@@ -344,6 +353,10 @@ def main(argv=None) -> int:
             layer = os.path.join(args.data, f"raw-{name}")
             ingest = run_ingest(stack, layer, size, sections, workers)
             print(f"  ingest into a raw precomputed layer done: {ingest['wall']:.1f} s", flush=True)
+            if "volume" in only:    # before igneous adds its mips to the layer, which emctl would keep
+                keep("volume", run_emctl(stack, os.path.join(args.data, f"out-volume-{name}"), size, sections,
+                                         workers, volume=layer))
+                print(f"  emctl from the layer done: {walls['volume'][-1]:.1f} s", flush=True)
             i = run_igneous(layer, workers)
             keep("igneous", i)
             print(f"  igneous done: {i['wall']:.1f} s", flush=True)
@@ -361,6 +374,10 @@ def main(argv=None) -> int:
     if e and i:
         print(f"emctl / ingest+igneous: {ie['wall'] / e['wall']:.2f}x wall, {ie['cpu'] / e['cpu']:.2f}x CPU "
               f"(target >= 1.25x); / igneous alone (no PNG decoded): {i['wall'] / e['wall']:.2f}x wall")
+    v = results["volume"]
+    if v and i:
+        print(f"emctl from the layer / igneous on it: {i['wall'] / v['wall']:.2f}x wall, {i['cpu'] / v['cpu']:.2f}x "
+              "CPU (emctl also re-encodes mip 0 as sharded JPEG; igneous leaves it raw and unsharded)")
     if e and b:
         print(f"emctl / bound:   {b['wall'] / e['wall']:.0%} wall, {b['cpu'] / e['cpu']:.0%} CPU (target >= 80%)")
     print(f"load average at end {os.getloadavg()[0]:.1f} (other work on the machine inflates wall times, not CPU s)")
