@@ -277,3 +277,22 @@ def test_an_existing_segmentation_is_meshed_in_the_same_job(tmp_path):
         hi = (where.max(0) + 1 + np.array(OFFSET)) * RESOLUTION
         v = meshes[i].vertices
         assert (v.min(0) >= lo - 8).all() and (v.max(0) <= hi + 8).all(), i
+
+
+def test_plan_of_a_volume_job_has_the_run_s_waves_and_tasks(tmp_path):
+    """`emctl plan` describes the volume from its metadata (no data read) and plans the waves and
+    tasks the run then has, and bills the volume's bytes as the tasks' input."""
+    from emcore.jobroot import read_plan
+    from orchestrator.simulate import simulate
+    volume = image_volume()
+    src = write_cloudvolume(tmp_path / "src", volume, "image")
+    job = load_job({"id": "vol", "dest": str(tmp_path / "out"),
+                    "stages": {"pyramid": {"block": [64, 64, 32], "chunk": [16, 16, 16], "encoding": "raw",
+                                           "volume": {"url": src}}}})
+    reports = {r.wave: r for r in simulate(job)}
+    store = run(tmp_path, {"url": src})
+    ran = [k.split("/")[-1][:-len(".json")] for k in store.list(".emctl/plan/")]
+    assert sorted(reports) == sorted(ran) and "align.render" not in reports
+    for wave, report in reports.items():
+        assert report.tasks == read_plan(store, wave)["count"], wave
+    assert reports["pyramid.0"].bytes_in == volume.nbytes
