@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 
+import cc3d
 import numpy as np
 import pytest
 import tensorstore as ts
@@ -21,7 +22,9 @@ from cloudvolume import CloudVolume
 from emcore.job import load_job
 from emcore.schema import ConfigError
 from emcore.stage import TaskError
+from emtest import realdata
 from emtest.cc import OFFSET, RESOLUTION, make_volume, run_job, write_descriptor
+from functions.cc.merge import smallest_roots
 
 BLOCK = [32, 32, 32]
 
@@ -207,11 +210,12 @@ def run_known(tmp_path, **options):
     return store, vol, base, clefts
 
 
-def write_descriptor_at(path, vol):
+def write_descriptor_at(path, vol, resolution=RESOLUTION, chunk=(16, 16, 8)):
+    """A uint8 descriptor at voxel offset 0."""
     spec = {"driver": "neuroglancer_precomputed", "kvstore": "file://" + str(path),
             "multiscale_metadata": {"type": "image", "data_type": "uint8", "num_channels": 1},
-            "scale_metadata": {"size": list(vol.shape), "resolution": RESOLUTION, "voxel_offset": [0, 0, 0],
-                               "chunk_size": [16, 16, 8], "encoding": "raw"}}
+            "scale_metadata": {"size": list(vol.shape), "resolution": list(resolution), "voxel_offset": [0, 0, 0],
+                               "chunk_size": list(chunk), "encoding": "raw"}}
     ts.open(spec, create=True, delete_existing=True).result()[..., 0].write(vol).result()
 
 
@@ -303,3 +307,83 @@ def test_a_missing_base_is_named(tmp_path):
 def test_mergethresh_without_baseseg_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"stages\.cc\.mergethresh: .*no `baseseg` is given"):
         cc_job(tmp_path, "file://" + str(tmp_path / "clefts"), mergethresh=100)
+
+
+# Real data: the ISBI stack's synapse masks (sections 0..23) as the descriptor, and a base made
+# from its membrane masks: the connected components of each section's non-membrane pixels, joined
+# from one section to the next where they overlap by more than half of both (one 3-D component of
+# the whole stack's non-membrane pixels would be a single cell: its membranes do not close in z).
+# Each synapse is cut in two by a plane of background at its centroid's x, so that duplicates with
+# the same partners exist where the answer is known: the two pieces of one synapse.
+REAL_SECTIONS = 24
+
+
+def real_volumes() -> tuple[np.ndarray, np.ndarray, int]:
+    import cv2
+
+    def stack(kind, name):
+        return np.stack([cv2.imread(str(realdata.SSTEM / kind / f"{name}_{z:03d}.png"), cv2.IMREAD_UNCHANGED).T
+                         for z in range(REAL_SECTIONS)], axis=2)     # (x, y, z)
+
+    synapses, membranes = stack("synapses", "synapse"), stack("membranes", "membrane")
+    sections, top = np.zeros(membranes.shape, np.int64), 0
+    for z in range(REAL_SECTIONS):
+        labels, n = cc3d.connected_components(membranes[:, :, z] == 0, connectivity=4, return_N=True)
+        sections[:, :, z] = np.where(labels > 0, labels + top, 0)
+        top += n
+    size = np.bincount(sections.ravel(), minlength=top + 1)
+    a, b = sections[:, :, :-1].ravel(), sections[:, :, 1:].ravel()
+    both = (a > 0) & (b > 0)
+    pairs, counts = np.unique(np.stack([a[both], b[both]], axis=1), axis=0, return_counts=True)
+    keep = (2 * counts > size[pairs[:, 0]]) & (2 * counts > size[pairs[:, 1]])
+    roots = smallest_roots(pairs[keep, 0], pairs[keep, 1], top + 1)
+    base = np.unique(roots, return_inverse=True)[1].reshape(-1)[sections].astype(np.uint32)
+    clefts, n = cc3d.connected_components(synapses > 127, connectivity=26, return_N=True)
+    for k in range(1, n + 1):
+        cut = int(round(np.nonzero(clefts == k)[0].mean()))
+        synapses[cut][clefts[cut] == k] = 0
+    return synapses, base, n
+
+
+def expected_duplicates(rows: list[dict], resolution, mergethresh: float) -> list[set[int]]:
+    """The groups of ids the rule joins, from an unmerged table: plain Python, pair by pair."""
+    groups = {int(r["id"]): {int(r["id"])} for r in rows}
+    for r in rows:
+        for s in rows:
+            pr, ps = {int(r["partner_a"]), int(r["partner_b"])}, {int(s["partner_a"]), int(s["partner_b"])}
+            if int(r["id"]) < int(s["id"]) and pr == ps and 0 not in pr and sum(
+                    ((float(r[f"centroid_{a}"]) - float(s[f"centroid_{a}"])) * res) ** 2
+                    for a, res in zip("xyz", resolution)) <= mergethresh ** 2:
+                joined = groups[int(r["id"])] | groups[int(s["id"])]
+                for i in joined:
+                    groups[i] = joined
+    return sorted({frozenset(g) for g in groups.values()}, key=min)
+
+
+@pytest.mark.skipif(not realdata.present(), reason=realdata.MISSING)
+def test_relations_on_real_sections(tmp_path):
+    synapses, base, synapse_count = real_volumes()
+    resolution = list(realdata.RESOLUTION)
+    write_descriptor_at(tmp_path / "synapses", synapses, resolution, chunk=(64, 64, 8))
+    write_segmentation("file://" + str(tmp_path / "base"), base, chunk=(64, 64, 8), resolution=resolution,
+                       offset=[0, 0, 0])
+    options = dict(ccthresh=127, dustthresh=0, szthresh=0, block=[256, 256, 16], chunk=[64, 64, 8],
+                   baseseg=str(tmp_path / "base"))
+    plain = run_job(cc_job(tmp_path / "plain", str(tmp_path / "synapses"), **options))
+    out, rows = read_segmentation(plain), read_table(plain)
+    check_table(rows, out, synapses > 127, base)       # overlaps, contacts, partners: exact
+    assert len(rows) >= 2 * synapse_count - 2          # the cut made (about) two pieces of each
+    mergethresh = 1000.0
+    merged = run_job(cc_job(tmp_path / "merged", str(tmp_path / "synapses"), mergethresh=mergethresh, **options))
+    groups = expected_duplicates(rows, resolution, mergethresh)
+    merged_out, merged_rows = read_segmentation(merged), read_table(merged)
+    # Each merged segment is exactly the union of one expected group's segments.
+    assert len(merged_rows) == len(groups) < len(rows)
+    for new_id, group in enumerate(groups, start=1):
+        assert np.array_equal(merged_out == new_id, np.isin(out, list(group)))
+        assert int(merged_rows[new_id - 1]["components"]) == len(group)
+    check_table(merged_rows, merged_out, synapses > 127, base)
+    joined = [g for g in groups if len(g) > 1]
+    print(f"real data: {synapse_count} synapses cut into {len(rows)} segments, "
+          f"{sum(1 for r in rows if int(r['partner_b']))} with two partners; mergethresh {mergethresh:g} nm "
+          f"joins {len(joined)} groups ({sum(map(len, joined))} segments) into {len(merged_rows)} segments")
