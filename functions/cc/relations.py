@@ -129,22 +129,25 @@ def block_relations(local: np.ndarray, ids_of_local: np.ndarray, mask: np.ndarra
     """Relation rows of one block. `local`: its local labels; `ids_of_local`: local label ->
     volume-unique id, 0 for dropped dust and background (block.label_block's table); `mask` and
     `base`: the descriptor's threshold mask and the base labels over the block grown by one voxel
-    where the volume goes on (halo_box), `inner` the block inside them. Pairs are counted on the
-    local labels (uint32, a quarter of the ids' memory) and mapped to ids after."""
-    base = np.asarray(base)
-    fg = local != 0
-    found = [(*count_pairs(local[fg], base[inner][fg]), "overlap")]
+    where the volume goes on (halo_box), `inner` the block inside them.
+
+    Only the segments' voxels are visited, by their coordinates: descriptors are mostly
+    background, so this holds a few arrays of the foreground's size rather than boolean blocks
+    per direction. Pairs are counted on the local labels and mapped to ids after."""
+    at = np.nonzero(local)
+    labels = local[at]
+    grown = [c + s.start for c, s in zip(at, inner)]           # the voxels in the grown box
+    del at
+    found = [(*count_pairs(labels, base[tuple(grown)]), "overlap")]
     for axis in range(3):
         for step in (-1, 1):
-            # u runs over the block's voxels whose face neighbour v = u + step is in the grown box.
-            start, stop = inner[axis].start, inner[axis].stop
-            lo, hi = max(start, -step), min(stop, mask.shape[axis] - step)
-            u, v = [slice(None)] * 3, list(inner)
-            u[axis] = slice(lo - start, hi - start)
-            v[axis] = slice(lo + step, hi + step)
-            u_local, v_base = local[tuple(u)], base[tuple(v)]
-            touch = (u_local != 0) & ~mask[tuple(v)] & (v_base != 0)
-            found.append((*count_pairs(u_local[touch], v_base[touch]), "contact"))
+            v = list(grown)
+            v[axis] = grown[axis] + step
+            inside = (v[axis] >= 0) & (v[axis] < mask.shape[axis])
+            v = tuple(c[inside] for c in v)
+            v_base = base[v]
+            touch = ~mask[v] & (v_base != 0)
+            found.append((*count_pairs(labels[inside][touch], v_base[touch]), "contact"))
     rows = _join(found)
     rows["ids"] = ids_of_local[rows["ids"].astype(np.int64)]
     keep = (rows["ids"] != 0) & (rows["base"] != 0)
