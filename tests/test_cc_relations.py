@@ -19,12 +19,15 @@ import pytest
 import tensorstore as ts
 from cloudvolume import CloudVolume
 
+from emcore import jobroot
 from emcore.job import load_job
 from emcore.schema import ConfigError
 from emcore.stage import TaskError
-from emtest import realdata
+from emtest import inprocess, realdata
 from emtest.cc import OFFSET, RESOLUTION, make_volume, run_job, write_descriptor
+from functions.cc.layout import BlockTask
 from functions.cc.merge import smallest_roots
+from functions.cc.stage import STAGE
 
 BLOCK = [32, 32, 32]
 
@@ -206,8 +209,7 @@ def run_known(tmp_path, **options):
     write_segmentation("file://" + str(tmp_path / "base"), base, resolution=RESOLUTION, offset=offset)
     job = cc_job(tmp_path / "out", str(tmp_path / "clefts"), ccthresh=127, dustthresh=0, szthresh=0,
                  block=[32, 32, 16], chunk=[16, 16, 8], baseseg=str(tmp_path / "base"), **options)
-    store = run_job(job)
-    return store, vol, base, clefts
+    return job, run_job(job), vol, base, clefts
 
 
 def write_descriptor_at(path, vol, resolution=RESOLUTION, chunk=(16, 16, 8)):
@@ -226,7 +228,7 @@ def by_cleft(rows, out, clefts):
 
 
 def test_partners_of_a_case_with_a_known_answer(tmp_path):
-    store, vol, base, clefts = run_known(tmp_path)
+    _, store, vol, base, clefts = run_known(tmp_path)
     out = read_segmentation(store)
     rows = read_table(store)
     assert len(rows) == len(clefts)
@@ -258,7 +260,7 @@ def test_partners_of_a_case_with_a_known_answer(tmp_path):
 def test_duplicates_within_mergethresh_are_one_segment(tmp_path, mergethresh, joined):
     """B and C have the same partners and centroids 17 * 4 = 68 nm apart: merged at 80 nm, not at
     60. A shares them too but lies 96 nm from B, so it stays apart at both."""
-    store, vol, base, clefts = run_known(tmp_path, mergethresh=mergethresh)
+    _, store, vol, base, clefts = run_known(tmp_path, mergethresh=mergethresh)
     out = read_segmentation(store)
     rows = read_table(store)
     found = by_cleft(rows, out, clefts)
@@ -275,6 +277,24 @@ def test_duplicates_within_mergethresh_are_one_segment(tmp_path, mergethresh, jo
         assert int(b["contact_a"]) == int(b["contact_b"]) == (8 + 6) * (Z[1] - Z[0])
         assert float(b["centroid_y"]) == (size["B"] * 29.5 + size["C"] * 46.5) / (size["B"] + size["C"])
     check_table(rows, out, vol > 127, base)
+
+
+def test_plan_counts_the_base_read_and_tasks_rewrite_the_same_bytes(tmp_path):
+    """emctl plan's estimate of a blocks task's bytes is what the task reports reading (the
+    descriptor and the base, both with their halo); every wave's first task, run again, rewrites
+    the same bytes, the duplicate merge included."""
+    job, store, _, _, _ = run_known(tmp_path, mergethresh=80, keep_intermediates=True)
+    plan = json.loads(store.read(jobroot.plan_key("cc.blocks")))
+    for i, task in enumerate(plan["tasks"]):
+        planned = STAGE.wave("blocks").cost(job, BlockTask(**task), store)
+        done = json.loads(store.read(jobroot.marker_key("cc.blocks", i)))["summary"]
+        assert planned["bytes_in"] == done["bytes_in"]
+    keys = ["cc/", "segmentation/", "segments.csv"]
+    before = {k: store.read(k) for p in keys for k in store.list(p)}
+    for key in store.list(jobroot.plan_prefix("cc")):
+        wave = json.loads(store.read(key))
+        inprocess.run(STAGE, job, store, wave["wave"], 0, wave["tasks"][0])
+    assert {k: store.read(k) for p in keys for k in store.list(p)} == before
 
 
 def write_base_like(tmp_path, size=(96, 80, 72), resolution=RESOLUTION, offset=OFFSET, layer_type="segmentation"):
