@@ -407,3 +407,17 @@ def test_relations_on_real_sections(tmp_path):
     print(f"real data: {synapse_count} synapses cut into {len(rows)} segments, "
           f"{sum(1 for r in rows if int(r['partner_b']))} with two partners; mergethresh {mergethresh:g} nm "
           f"joins {len(joined)} groups ({sum(map(len, joined))} segments) into {len(merged_rows)} segments")
+
+
+def test_a_gzipped_base_is_named(tmp_path):
+    """CloudVolume gzips chunk files by default, which TensorStore would read as empty: a base of
+    zeros would relate nothing, silently."""
+    write_descriptor("file://" + str(tmp_path / "clefts"), np.zeros((8, 8, 8), np.float32), "tensorstore")
+    info = CloudVolume.create_new_info(1, "segmentation", "uint32", "raw", RESOLUTION, OFFSET, [8, 8, 8],
+                                       chunk_size=[8, 8, 8])
+    cv = CloudVolume("file://" + str(tmp_path / "base"), info=info, progress=False)
+    cv.commit_info()
+    cv[cv.bounds] = np.ones((8, 8, 8, 1), np.uint32)
+    job = cc_job(tmp_path / "out", str(tmp_path / "clefts"), baseseg=str(tmp_path / "base"))
+    with pytest.raises(TaskError, match=r"stages\.cc\.baseseg: .*base/ stores gzipped chunk files"):
+        run_job(job)

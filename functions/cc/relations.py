@@ -17,10 +17,10 @@ per (segment, base id) as integers.
   0 where fewer than two base segments touch. Without a polarity signal nothing tells pre- from
   postsynaptic, so they are named partner_a and partner_b, not pre and post.
 * duplicates: segments with the same two partners (both non-zero, in either order) whose
-  centroids lie within `mergethresh` nm are one segment (transitively: union-find); the smallest
-  id survives, the others' voxels are written with its id (the merge changes the mapping the
-  remap wave applies, so no extra wave), and its row sums the rows of all and lists them under
-  `merged`.
+  centroids lie within `mergethresh` nm are one segment (transitively: union-find), numbered
+  where its smallest member was (ids stay consecutive); the voxels of all are written with that
+  id (the merge changes the mapping the remap wave applies, so no extra wave), and its row sums
+  the rows of all and says how many under `components`.
 """
 from __future__ import annotations
 
@@ -91,15 +91,14 @@ def count_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     return a[starts], b[starts], np.diff(np.append(starts, a.size)).astype(np.int64)
 
 
-def _join(found: list[tuple[np.ndarray, np.ndarray, np.ndarray, str]]) -> dict:
-    """Rows (ids, base, overlap, contact) from pair counts of either kind, summed per pair."""
-    if not found:
-        return empty()
-    ids = np.concatenate([f[0] for f in found])
-    base = np.concatenate([f[1] for f in found])
-    overlap = np.concatenate([f[2] if f[3] == "overlap" else np.zeros_like(f[2]) for f in found])
-    contact = np.concatenate([f[2] if f[3] == "contact" else np.zeros_like(f[2]) for f in found])
-    return aggregate(ids, {"ids": ids, "base": base, "overlap": overlap, "contact": contact})
+def _rows(overlaps: list[tuple], contacts: list[tuple]) -> dict:
+    """Relation rows from pair counts (count_pairs' results) of each kind, summed per pair."""
+    counted = [(c, "overlap") for c in overlaps] + [(c, "contact") for c in contacts]
+    ids = np.concatenate([c[0] for c, _ in counted])
+    rows = {"ids": ids, "base": np.concatenate([c[1] for c, _ in counted])}
+    for kind in ("overlap", "contact"):
+        rows[kind] = np.concatenate([c[2] if k == kind else np.zeros_like(c[2]) for c, k in counted])
+    return aggregate(ids, rows)
 
 
 def aggregate(keys: np.ndarray, rows: dict) -> dict:
@@ -138,7 +137,8 @@ def block_relations(local: np.ndarray, ids_of_local: np.ndarray, mask: np.ndarra
     labels = local[at]
     grown = [c + s.start for c, s in zip(at, inner)]           # the voxels in the grown box
     del at
-    found = [(*count_pairs(labels, base[tuple(grown)]), "overlap")]
+    overlaps = [count_pairs(labels, base[tuple(grown)])]
+    contacts = []
     for axis in range(3):
         for step in (-1, 1):
             v = list(grown)
@@ -147,8 +147,8 @@ def block_relations(local: np.ndarray, ids_of_local: np.ndarray, mask: np.ndarra
             v = tuple(c[inside] for c in v)
             v_base = base[v]
             touch = ~mask[v] & (v_base != 0)
-            found.append((*count_pairs(labels[inside][touch], v_base[touch]), "contact"))
-    rows = _join(found)
+            contacts.append(count_pairs(labels[inside][touch], v_base[touch]))
+    rows = _rows(overlaps, contacts)
     rows["ids"] = ids_of_local[rows["ids"].astype(np.int64)]
     keep = (rows["ids"] != 0) & (rows["base"] != 0)
     return {k: v[keep] for k, v in rows.items()}
