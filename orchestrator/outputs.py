@@ -76,8 +76,11 @@ def _segmentation(store: Storage) -> list[str]:
     if info.reference("segment_properties") is not None:
         lines.append(f"{'':24}segment properties (size, centroid) shown in the viewer")
     try:
-        rows = store.read("segments.csv").decode().count("\n") - 1
-        lines.append(f"{'segments.csv':24}{rows} rows: id, voxels, centroid, bounding box")
+        table = store.read("segments.csv").decode()
+        rows = table.count("\n") - 1
+        # A job with `baseseg` adds the relations to it (functions/cc/relations.py).
+        related = ", partners, overlaps" if "partner_a" in table.split("\n", 1)[0] else ""
+        lines.append(f"{'segments.csv':24}{rows} rows: id, voxels, centroid, bounding box{related}")
     except NotFound:
         pass
     return lines

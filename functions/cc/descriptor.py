@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from emcore.job import Job
 from emcore.stage import TaskError
 from emcore.precomputed import InfoError, Precomputed, ScaleMeta
 from emcore.storage import NotFound, Storage, normalize_url, open_storage
+from functions.cc import relations
 from functions.cc.options import DEST
 
 SNAPSHOT = "cc/descriptor.json"
@@ -34,6 +35,11 @@ class Descriptor:
     size: list[int]
     resolution: list[float]
     voxel_offset: list[int]
+    # The base segmentation (relations.py), checked against this geometry: its URL, and its scale
+    # 0's type and chunk for the plan's cost estimates.
+    baseseg: str | None = None
+    baseseg_data_type: str | None = None
+    baseseg_chunk: list[int] | None = None
 
     def to_json(self) -> bytes:
         return (json.dumps(asdict(self), indent=1, sort_keys=True) + "\n").encode()
@@ -81,8 +87,13 @@ def inspect(job: Job) -> Descriptor:
                         f"{scale.encoding!r}; readable encodings: {', '.join(ENCODINGS)}")
     _check_threshold(options["ccthresh"], volume.data_type, url)
     _check_not_gzipped(url, scale)
-    return Descriptor(url=url, scale=options["scale"], data_type=volume.data_type, size=list(scale.size),
-                      resolution=list(scale.resolution), voxel_offset=list(scale.voxel_offset))
+    found = Descriptor(url=url, scale=options["scale"], data_type=volume.data_type, size=list(scale.size),
+                       resolution=list(scale.resolution), voxel_offset=list(scale.voxel_offset))
+    base = relations.inspect(job, scale.size, scale.resolution, scale.voxel_offset)
+    if base is None:
+        return found
+    _check_not_gzipped(base.url, base.scale(0), "baseseg")
+    return replace(found, baseseg=base.url, baseseg_data_type=base.data_type, baseseg_chunk=list(base.scale(0).chunk))
 
 
 def _check_threshold(threshold: float, dtype: str, url: str) -> None:
@@ -93,7 +104,7 @@ def _check_threshold(threshold: float, dtype: str, url: str) -> None:
                         f"{'foreground' if threshold < low else 'background'}")
 
 
-def _check_not_gzipped(url: str, scale: ScaleMeta) -> None:
+def _check_not_gzipped(url: str, scale: ScaleMeta, field: str = "descriptor") -> None:
     """CloudVolume writes `<chunk>.gz` on local disks by default; TensorStore would read those
     chunks as missing (zeros) and the segmentation would be silently empty."""
     if scale.sharding is not None:
@@ -103,6 +114,6 @@ def _check_not_gzipped(url: str, scale: ScaleMeta) -> None:
     first = f"{scale.key}/" + "_".join(f"{a}-{b}" for a, b in zip(lo, hi))
     store = open_storage(url)
     if not store.exists(first) and store.exists(first + ".gz"):
-        raise TaskError(f"{FIELD}descriptor: {url} stores gzipped chunk files ({first}.gz), which "
+        raise TaskError(f"{FIELD}{field}: {url} stores gzipped chunk files ({first}.gz), which "
                         f"TensorStore cannot read; write it with CloudVolume(..., compress=False) "
                         f"or with TensorStore")

@@ -11,11 +11,15 @@ id that is joined to another id maps to its root (the smallest id of its group s
 statistics of the task's own blocks are summed per root (a lone segment is its own root). Ids that
 were never joined are listed only in the statistics. Nothing is lost by the reduction, so finalize
 sees every id and numbers the groups by their smallest member: the same ids whatever the tree.
+
+With a base segmentation the statistics also hold "relations" (relations.py): rows (id, base id,
+overlap, contact), summed per (root, base id) the same way.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from functions.cc import relations
 from functions.cc.seams import task_edges
 
 _STAT_KEYS = ("ids", "voxels", "bbox", "sums")
@@ -27,10 +31,11 @@ def empty_stats() -> dict:
 
 
 def _concat_stats(stats_list) -> dict:
+    rel = relations.concat([s.get("relations", relations.empty()) for s in stats_list])
     stats_list = [s for s in stats_list if len(s["ids"])]
     if not stats_list:
-        return empty_stats()
-    return {k: np.concatenate([np.asarray(s[k]) for s in stats_list]) for k in _STAT_KEYS}
+        return {**empty_stats(), "relations": rel}
+    return {**{k: np.concatenate([np.asarray(s[k]) for s in stats_list]) for k in _STAT_KEYS}, "relations": rel}
 
 
 def roots_of(a: np.ndarray, b: np.ndarray, extra: np.ndarray):
@@ -69,7 +74,7 @@ def smallest_roots(ia: np.ndarray, ib: np.ndarray, n: int) -> np.ndarray:
             label = jumped
 
 
-def _aggregate(keys: np.ndarray, stats: dict) -> dict:
+def aggregate_stats(keys: np.ndarray, stats: dict) -> dict:
     """Sum statistics rows that share a key (exact integer arithmetic); rows sorted by key."""
     if keys.size == 0:
         return empty_stats()
@@ -92,7 +97,10 @@ def merge_partial(stats_list, edges: np.ndarray) -> dict:
     edges = np.asarray(edges, dtype=np.uint64).reshape(-1, 2)
     nodes, roots, at = roots_of(edges[:, 0], edges[:, 1], stats["ids"])
     joined = roots != nodes
-    return {"ids": nodes[joined], "roots": roots[joined], "stats": _aggregate(roots[at], stats)}
+    rel = stats["relations"]
+    # Every relation row's id has statistics, so it is one of `nodes`.
+    rel = relations.aggregate(roots[np.searchsorted(nodes, rel["ids"])], rel)
+    return {"ids": nodes[joined], "roots": roots[joined], "stats": {**aggregate_stats(roots[at], stats), "relations": rel}}
 
 
 def merge_task(blocks, stats_by_block: dict, faces_by_block: dict, grid, connectivity: int) -> dict:
@@ -120,7 +128,8 @@ def finalize(partials, szthresh: int = 0, dustthresh: int = 0) -> tuple[dict, di
 
     Returns (mapping, table): mapping = {"ids": (M,) uint64 sorted, "global": (M,) uint64} covers
     every id in every block's labels; table = {"ids": 1..G uint64, "voxels", "bbox", "sums"} with
-    row i for global id i + 1. Global ids are consecutive, ordered by each segment's smallest id.
+    row i for global id i + 1, and "relations" rows by global id. Global ids are consecutive,
+    ordered by each segment's smallest id.
     """
     partials = list(partials)
     whole = partials[0] if len(partials) == 1 else combine(partials)
@@ -138,7 +147,11 @@ def finalize(partials, szthresh: int = 0, dustthresh: int = 0) -> tuple[dict, di
     keep = stats["voxels"] >= threshold
     global_of_row = np.where(keep, np.cumsum(keep), 0).astype(np.uint64)
     mapping = {"ids": nodes, "global": global_of_row[row]}
+    rel = stats["relations"]
+    rel_global = global_of_row[np.searchsorted(stats["ids"], rel["ids"])]
+    kept = rel_global != 0
     table = {"ids": np.arange(1, int(keep.sum()) + 1, dtype=np.uint64),
              "voxels": stats["voxels"][keep], "bbox": stats["bbox"][keep],
-             "sums": stats["sums"][keep]}
+             "sums": stats["sums"][keep],
+             "relations": relations.aggregate(rel_global[kept], {k: v[kept] for k, v in rel.items()})}
     return mapping, table

@@ -11,7 +11,7 @@ DEST = "<dest>/"
 SCHEMES = ("file://", "mem://", "gs://", "s3://")
 
 
-def _check_descriptor(url: str) -> str | None:
+def _check_volume_url(url: str) -> str | None:
     # Kept as written (kind "str", not "url"): a "<dest>/..." form is resolved against the job
     # root when the stage runs, and a relative path would depend on the worker's directory.
     if url.startswith(DEST) or url.startswith("/") or url.startswith(SCHEMES):
@@ -56,6 +56,9 @@ def _nearest_blocks(block: int, chunk: int) -> list[int]:
 
 
 def _check(options: dict) -> tuple[str, str] | None:
+    if options["mergethresh"] is not None and options["baseseg"] is None:
+        return "mergethresh", ("merges segments with the same partners in `baseseg`, and no `baseseg` "
+                               "is given: add `baseseg` or leave `mergethresh` out")
     chunk = options["chunk"]
     for d, b in enumerate(options["block"]):
         fits = _chunks_of(b)
@@ -86,7 +89,7 @@ OPTIONS = Section(
     "exact across chunks, written as a precomputed segmentation under `<dest>/segmentation/` with "
     "`<dest>/segments.csv` and Neuroglancer segment properties.",
     fields=(
-        Field("descriptor", "str", check=_check_descriptor,
+        Field("descriptor", "str", check=_check_volume_url,
               doc="Precomputed volume (uint8, uint16 or float32, one channel) to threshold: a URL, "
                   "an absolute path, or `<dest>/...` for a volume the job writes (e.g. `<dest>/image_raw/`)."),
         Field("scale", "int", 0, minimum=0, doc="Scale of the descriptor to segment (0: full resolution)."),
@@ -107,6 +110,14 @@ OPTIONS = Section(
                   "[512, 512, 64], [64, 64, 64] for the default)."),
         Field("nummergetasks", "int", 1, minimum=1,
               doc="Tasks of the first merge wave; more than 8 add combine waves (a tree of fan-in 8)."),
+        Field("baseseg", "str", None, nullable=True, check=_check_volume_url,
+              doc="Base segmentation (precomputed, type segmentation; its scale 0 the same size, resolution "
+                  "and voxel offset as the descriptor's segmented scale): per segment the base segments it "
+                  "overlaps and touches, and its two partners, in `segments.csv` and the segment "
+                  "properties (docs/cc.md). A URL, an absolute path or `<dest>/...`."),
+        Field("mergethresh", "number", None, nullable=True, minimum=0,
+              doc="Segments with the same two partners in `baseseg` whose centroids are at most this many "
+                  "nm apart are merged into one (the smallest id survives). Needs `baseseg`."),
         Field("keep_intermediates", "bool", False,
               doc="Keep the per-chunk labels, faces, statistics, merge partials and mapping under `<dest>/cc/` "
                   "after the segmentation is written; by default a last wave (`cc.tidy`) deletes them."),

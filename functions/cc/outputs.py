@@ -2,6 +2,10 @@
 segment properties (`segmentation/segment_properties/info`, inline form of the spec in
 google/neuroglancer src/datasource/precomputed/segment_properties.md), so that each segment's
 size and centroid show in the viewer next to its id. Both come from the same rows.
+
+With a base segmentation (relations.py) each row also has its partners, their contacts (voxel
+faces), the base segments it overlaps with their voxel counts, and with `mergethresh` how many
+segments it joins (`components`).
 """
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import json
 
 from emcore.storage import Storage
 from functions.cc.descriptor import Descriptor
-from functions.cc.remap import segment_rows, segments_csv
+from functions.cc.remap import relation_rows, segment_rows, segments_csv
 
 SEGMENTS_CSV = "segments.csv"
 PROPERTIES_DIR = "segment_properties"  # relative to the segmentation, as its info names it
@@ -30,13 +34,26 @@ def segment_properties(rows: list[dict]) -> dict:
         properties.append({"id": f"centroid_{name}", "type": "number", "data_type": "float32",
                            "values": [r["centroid_phys"][axis] for r in rows],
                            "description": f"centroid {name} in physical units (nm)"})
+    if rows and "partner_a" in rows[0]:
+        # Base ids are uint64, which the spec's numbers cannot hold: one description line instead.
+        properties.append({"id": "relations", "type": "description",
+                           "values": [_describe(r) for r in rows]})
     return {"@type": "neuroglancer_segment_properties",
             "inline": {"ids": [str(r["id"]) for r in rows], "properties": properties}}
 
 
-def write_tables(store: Storage, table: dict, descriptor: Descriptor) -> int:
-    """Write both tables for the merge's final `table`; returns the number of segments."""
+def _describe(row: dict) -> str:
+    partners = [f"{row[f'partner_{s}']} ({row[f'contact_{s}']} faces)" for s in "ab" if row[f"partner_{s}"]]
+    overlaps = [f"{b} ({n} voxels)" for b, n in row["overlaps"]]
+    text = f"partners: {', '.join(partners) or 'none'}; overlaps: {', '.join(overlaps) or 'none'}"
+    return text + (f"; {row['components']} segments merged" if row.get("components", 1) > 1 else "")
+
+
+def write_tables(store: Storage, table: dict, descriptor: Descriptor, pairs: dict | None = None) -> int:
+    """Write both tables for the merge's final `table` (and, with a base segmentation, its
+    `pairs`: relations.partners); returns the number of segments."""
     rows = segment_rows(table, descriptor.resolution, descriptor.voxel_offset)
-    store.write(SEGMENTS_CSV, segments_csv(rows).encode())
+    columns = relation_rows(rows, table, pairs) if pairs is not None else []
+    store.write(SEGMENTS_CSV, segments_csv(rows, columns).encode())
     store.write(PROPERTIES, json.dumps(segment_properties(rows), separators=(",", ":")).encode())
     return len(rows)

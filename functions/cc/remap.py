@@ -63,11 +63,37 @@ CSV_HEADER = "id,voxels,centroid_x,centroid_y,centroid_z,x,y,z,bbox_x0,bbox_y0,b
              "bbox_x1,bbox_y1,bbox_z1"
 
 
-def segments_csv(rows: list[dict]) -> str:
-    """segments.csv: centroid in voxels, then x, y, z in physical units, then the bbox."""
-    lines = [CSV_HEADER]
+RELATION_COLUMNS = ("partner_a", "contact_a", "partner_b", "contact_b", "overlaps")
+
+
+def relation_rows(rows: list[dict], table: dict, pairs: dict) -> list[str]:
+    """Add each row's relations to a base segmentation (relations.py) to it: partners and their
+    contacts, `overlaps` as (base id, voxels) with the largest first (ties: the lower id), and
+    `components` when duplicates were merged. Returns the extra CSV columns."""
+    rel = table["relations"]
+    over = rel["overlap"] > 0
+    ids, base, voxels = rel["ids"][over], rel["base"][over], rel["overlap"][over]
+    order = np.lexsort((base, -voxels, ids))
+    ids, base, voxels = ids[order], base[order], voxels[order]
+    bounds = np.searchsorted(ids, np.asarray(table["ids"], np.uint64), side="left").tolist() + [ids.size]
+    base, voxels = base.tolist(), voxels.tolist()
+    merged = "components" in table
+    for i, r in enumerate(rows):
+        for key in RELATION_COLUMNS[:4]:
+            r[key] = int(pairs[key][i])
+        r["overlaps"] = list(zip(base[bounds[i]:bounds[i + 1]], voxels[bounds[i]:bounds[i + 1]]))
+        if merged:
+            r["components"] = int(table["components"][i])
+    return [*RELATION_COLUMNS, *(["components"] if merged else [])]
+
+
+def segments_csv(rows: list[dict], columns=()) -> str:
+    """segments.csv: centroid in voxels, then x, y, z in physical units, then the bbox, then
+    `columns` (relation_rows'; `overlaps` as space-separated base:voxels)."""
+    lines = [",".join([CSV_HEADER, *columns])]
     for r in rows:
         fields = [r["id"], r["voxels"], *(repr(float(v)) for v in r["centroid"]),
                   *(repr(float(v)) for v in r["centroid_phys"]), *r["bbox"]]
+        fields += [" ".join(f"{b}:{n}" for b, n in r[c]) if c == "overlaps" else r[c] for c in columns]
         lines.append(",".join(str(f) for f in fields))
     return "\n".join(lines) + "\n"

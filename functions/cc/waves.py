@@ -12,7 +12,7 @@ from emcore.job import Job
 from emcore.stage import TaskContext, TaskError, Wave
 from emcore.storage import Storage
 from emcore.volume import open_scale, read_block
-from functions.cc import cost, descriptor, store as cc_store
+from functions.cc import cost, descriptor, relations, store as cc_store
 from functions.cc.block import label_block, local_labels
 from functions.cc.grid import seam_pairs
 from functions.cc.layout import BlockRunTask, BlockTask, Layout, PartsTask
@@ -35,15 +35,30 @@ def layout_of(job: Job, store: Storage) -> Layout:
     return Layout(job, descriptor.load(store))
 
 
+def _read(url: str, scale: int, offset, lo, hi) -> np.ndarray:
+    try:
+        source = open_scale(url, scale, read_only=True)
+        return read_block(source, [o + a for o, a in zip(offset, lo)], [o + b for o, b in zip(offset, hi)])
+    except ValueError as e:  # TensorStore's error for unreadable or undecodable chunks
+        raise TaskError(f"cannot read {url} scale {scale} box {lo}-{hi}: {e}") from None
+
+
 def _descriptor_block(layout: Layout, task: BlockTask) -> np.ndarray:
     """The block's box of the descriptor (read by both the blocks and the remap wave)."""
     d = layout.descriptor
-    try:
-        source = open_scale(d.url, d.scale, read_only=True)
-        return read_block(source, [o + a for o, a in zip(d.voxel_offset, task.lo)],
-                          [o + b for o, b in zip(d.voxel_offset, task.hi)])
-    except ValueError as e:  # TensorStore's error for unreadable or undecodable chunks
-        raise TaskError(f"cannot read {d.url} scale {d.scale} box {task.lo}-{task.hi}: {e}") from None
+    return _read(d.url, d.scale, d.voxel_offset, task.lo, task.hi)
+
+
+def _relations(layout: Layout, task: BlockTask, local: np.ndarray, ids: np.ndarray, mask: np.ndarray,
+               inner) -> tuple[dict, int]:
+    """The block's relation rows to the base segmentation (relations.py) and the bytes of the
+    base read: the same grown box as `mask`'s, for the contacts across the block's faces."""
+    d = layout.descriptor
+    lo, hi, _ = relations.halo_box(task.lo, task.hi, d.size)
+    base = _read(d.baseseg, 0, d.voxel_offset, lo, hi)
+    ids_of_local = np.zeros(int(local.max(initial=0)) + 1, np.uint64)
+    ids_of_local[(ids & cc_store.LOCAL).astype(np.int64)] = ids
+    return relations.block_relations(local, ids_of_local, mask, base, inner), int(base.nbytes)
 
 
 def _segmentation(ctx: TaskContext) -> list:
@@ -66,11 +81,27 @@ class Blocks(Wave):
     def run(self, ctx: TaskContext, task: BlockTask) -> dict[str, Any]:
         layout = layout_of(ctx.job, ctx.store)
         options = layout.options
-        data = _descriptor_block(layout, task)
-        _, summary = label_block(data, task.lo, task.block, ccthresh=options["ccthresh"],
-                                 connectivity=options["connectivity"], dustthresh=options["dustthresh"])
+        d = layout.descriptor
+        if d.baseseg is None:
+            data = grown = _descriptor_block(layout, task)
+        else:
+            # The contacts across the block's faces need the descriptor one voxel beyond them.
+            # The block inside is copied to the memory order of a plain read, so that its labels
+            # are the remap wave's (block.local_labels).
+            lo, hi, inner = relations.halo_box(task.lo, task.hi, d.size)
+            grown = _read(d.url, d.scale, d.voxel_offset, lo, hi)
+            data = np.asfortranarray(grown[inner])
+        local, summary = label_block(data, task.lo, task.block, ccthresh=options["ccthresh"],
+                                     connectivity=options["connectivity"], dustthresh=options["dustthresh"])
+        read = int(grown.nbytes)
+        if d.baseseg is not None:
+            mask = grown > options["ccthresh"]
+            del grown, data
+            summary["stats"]["relations"], base_read = _relations(layout, task, local, summary["stats"]["ids"],
+                                                                  mask, inner)
+            read += base_read
         cc_store.put_summary(ctx.store, task.block, summary)
-        return {"bytes_in": int(data.nbytes), "segments": len(summary["stats"]["ids"])}
+        return {"bytes_in": read, "segments": len(summary["stats"]["ids"])}
 
     def cost(self, job: Job, task: BlockTask, store: Storage) -> dict[str, int]:
         return cost.block_cost(job, task, store)
@@ -141,8 +172,16 @@ class Finalize(Wave):
         options = layout.options
         partials = _partials(ctx, len(layout.levels) - 1, task)
         mapping, table = finalize(partials, options["szthresh"], options["dustthresh"])
+        d = layout.descriptor
+        pairs = None
+        if d.baseseg is not None:
+            pairs = relations.partners(table["relations"], len(table["ids"]))
+            if options["mergethresh"] is not None:
+                mapping, table = relations.merge_duplicates(mapping, table, pairs, d.resolution, d.voxel_offset,
+                                                            options["mergethresh"])
+                pairs = relations.partners(table["relations"], len(table["ids"]))
         cc_store.put_mapping(ctx.store, mapping, layout.blocks)
-        count = write_tables(ctx.store, table, layout.descriptor)
+        count = write_tables(ctx.store, table, d, pairs)
         cc_store.put_segments(ctx.store, count)
         return {"segments": count, "pieces": int(len(mapping["ids"]))}
 
