@@ -158,6 +158,31 @@ def test_relations_show_in_the_segment_properties(synthetic):
             assert f"overlaps: {b} ({n} voxels)" in text
 
 
+def test_the_parquet_table_holds_the_csv_rows_typed(synthetic):
+    """segments.parquet, read by DuckDB (not the writer, pyarrow), has segments.csv's rows and
+    columns; ids, partners and counts come back as unsigned 64-bit integers, overlaps as a list of
+    (base, voxels) in the CSV's order."""
+    import duckdb
+    store, _, _ = synthetic
+    rows = read_table(store)
+    path = store.url[len("file://"):] + "segments.parquet"
+    con = duckdb.connect()
+    cursor = con.execute(f"SELECT * FROM read_parquet('{path}') ORDER BY id")
+    names = [d[0] for d in cursor.description]
+    table = cursor.fetchall()
+    assert names == list(rows[0].keys())
+    types = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()}
+    assert types["id"] == types["partner_a"] == types["contact_b"] == "UBIGINT"
+    assert types["overlaps"] == "STRUCT(base UBIGINT, voxels UBIGINT)[]"
+    assert len(table) == len(rows) > 50
+    for want, got in zip(rows, table):
+        got = dict(zip(names, got))
+        overlaps = " ".join(f"{o['base']}:{o['voxels']}" for o in got.pop("overlaps"))
+        assert overlaps == want.pop("overlaps")
+        for key, value in want.items():
+            assert float(got[key]) == float(value), (key, want["id"])
+
+
 # The synthetic case with a known answer: two cells, 10 (x < 31) and 20 (x > 32), a membrane of
 # base 0 at x = 31, 32 (across the block face at x = 32), and a third cell 30 that covers y >= 60.
 # Clefts are slabs in the membrane, 2 voxels thick (x), `h` in y and `d` in z: below y = 60 each
@@ -289,7 +314,7 @@ def test_plan_counts_the_base_read_and_tasks_rewrite_the_same_bytes(tmp_path):
         planned = STAGE.wave("blocks").cost(job, BlockTask(**task), store)
         done = json.loads(store.read(jobroot.marker_key("cc.blocks", i)))["summary"]
         assert planned["bytes_in"] == done["bytes_in"]
-    keys = ["cc/", "segmentation/", "segments.csv"]
+    keys = ["cc/", "segmentation/", "segments.csv", "segments.parquet"]
     before = {k: store.read(k) for p in keys for k in store.list(p)}
     for key in store.list(jobroot.plan_prefix("cc")):
         wave = json.loads(store.read(key))

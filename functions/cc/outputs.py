@@ -1,4 +1,5 @@
-"""The cc stage's user-facing tables: `<dest>/segments.csv` and the segmentation's Neuroglancer
+"""The cc stage's user-facing tables: `<dest>/segments.csv`, the same rows typed in
+`<dest>/segments.parquet`, and the segmentation's Neuroglancer
 segment properties (`segmentation/segment_properties/info`, inline form of the spec in
 google/neuroglancer src/datasource/precomputed/segment_properties.md), so that each segment's
 size and centroid show in the viewer next to its id. Both come from the same rows.
@@ -13,9 +14,10 @@ import json
 
 from emcore.storage import Storage
 from functions.cc.descriptor import Descriptor
-from functions.cc.remap import relation_rows, segment_rows, segments_csv
+from functions.cc.remap import CSV_HEADER, relation_rows, segment_rows, segments_csv
 
 SEGMENTS_CSV = "segments.csv"
+SEGMENTS_PARQUET = "segments.parquet"
 PROPERTIES_DIR = "segment_properties"  # relative to the segmentation, as its info names it
 PROPERTIES = f"segmentation/{PROPERTIES_DIR}/info"
 
@@ -55,5 +57,31 @@ def write_tables(store: Storage, table: dict, descriptor: Descriptor, pairs: dic
     rows = segment_rows(table, descriptor.resolution, descriptor.voxel_offset)
     columns = relation_rows(rows, table, pairs) if pairs is not None else []
     store.write(SEGMENTS_CSV, segments_csv(rows, columns).encode())
+    store.write(SEGMENTS_PARQUET, segments_parquet(rows, columns))
     store.write(PROPERTIES, json.dumps(segment_properties(rows), separators=(",", ":")).encode())
     return len(rows)
+
+
+def segments_parquet(rows: list[dict], columns=()) -> bytes:
+    """segments.csv's columns, typed, for tables too large to read as text: ids, counts and
+    partners as uint64 (exact where a reader would parse CSV numbers as float64, past 2^53),
+    centroids float64, bounding boxes int64, `overlaps` a list of (base, voxels); zstd-compressed.
+    The bytes depend only on the rows (no time is stored), so a rerun rewrites the same file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    names = CSV_HEADER.split(",")
+    data = {"id": pa.array([r["id"] for r in rows], pa.uint64()),
+            "voxels": pa.array([r["voxels"] for r in rows], pa.uint64())}
+    for axis, name in enumerate(names[2:5]):
+        data[name] = pa.array([r["centroid"][axis] for r in rows], pa.float64())
+    for axis, name in enumerate(names[5:8]):
+        data[name] = pa.array([r["centroid_phys"][axis] for r in rows], pa.float64())
+    for axis, name in enumerate(names[8:14]):
+        data[name] = pa.array([r["bbox"][axis] for r in rows], pa.int64())
+    overlap = pa.list_(pa.struct([("base", pa.uint64()), ("voxels", pa.uint64())]))
+    for c in columns:
+        data[c] = (pa.array([[{"base": b, "voxels": n} for b, n in r[c]] for r in rows], overlap)
+                   if c == "overlaps" else pa.array([r[c] for r in rows], pa.uint64()))
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table(data), sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
