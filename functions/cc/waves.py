@@ -47,7 +47,8 @@ def _descriptor_block(layout: Layout, task: BlockTask) -> np.ndarray:
 
 
 def _segmentation(ctx: TaskContext) -> list:
-    return [(ctx.store.url + SEGMENTATION + "/", lambda a: a)]
+    url = ctx.store.url + SEGMENTATION + "/"
+    return [(lambda index: open_scale(url, index), lambda a: a)]
 
 
 class Blocks(Wave):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from emcore import levelstore, tiles
+from emcore import levelstore, omezarr, tiles
 from emcore.job import Job
 from emcore.multiscale import Multiscale
 from emcore.stage import Stage, TaskContext, TaskError, Wave
@@ -14,7 +14,7 @@ from emcore.volume import open_scale, read_block
 from functions.pyramid.cost import block_cost
 from functions.pyramid.window import from_levels, to_uint8
 
-IMAGE, RAW = "image", "image_raw"
+IMAGE, RAW, OME_ZARR = "image", "image_raw", omezarr.NAME
 TIDY = "tidy"
 TIDY_SECTIONS = 256      # sections per tidy task: a few thousand deletes, well within a task's time
 
@@ -33,6 +33,7 @@ class Pyramid:
                                      self.options["chunk"], self.options["block"])
         self.jpeg = self.options["encoding"] == "jpeg"
         self.with_raw = self.options["raw"] and self.jpeg
+        self.with_ome_zarr = self.options["ome_zarr"]
 
     def volumes(self, root: str) -> list[Precomputed]:
         o, ms = self.options, self.multiscale
@@ -51,12 +52,36 @@ class Pyramid:
             raise TaskError(f"{self.store.url}{levelstore.WINDOW_KEY} does not exist: the pyramid's first plan writes it")
         return window
 
-    def layers(self, root: str) -> list[tuple[str, Any]]:
+    def write_metadata(self, root: str) -> None:
+        """Every layer's metadata, before any task writes data."""
+        for volume in self.volumes(root):
+            volume.write()
+        if self.with_ome_zarr:
+            omezarr.write_metadata(root + OME_ZARR + "/", self.multiscale, self.dtype, IMAGE)
+
+    def layers(self, root: str) -> list[tuple[Any, Any]]:
+        """(open a scale, convert) for each layer a block task writes (`Multiscale.write`)."""
         window = self.window()
-        out = [(root + IMAGE + "/", (lambda a: to_uint8(a, window)) if self.jpeg else (lambda a: a))]
+        precomputed = lambda name: lambda index: open_scale(root + name + "/", index)  # noqa: E731
+        out = [(precomputed(IMAGE), (lambda a: to_uint8(a, window)) if self.jpeg else (lambda a: a))]
         if self.with_raw:
-            out.append((root + RAW + "/", lambda a: a))
+            out.append((precomputed(RAW), lambda a: a))
+        if self.with_ome_zarr:
+            # The source's sample type, lossless, whatever `encoding` is: it equals image_raw/ (or
+            # image/ when that is raw), and OME-Zarr readers are analysis tools, not only viewers.
+            scales = self.multiscale.scales
+            out.append((lambda index: omezarr.open_scale(root + OME_ZARR + "/", scales[index]), lambda a: a))
         return out
+
+    def open_lossless(self, root: str, index: int):
+        """Scale `index` of a layer holding the source's values, read by later waves so that JPEG
+        error does not compound upwards: image_raw/, else the OME-Zarr copy, else image/ (lossless
+        itself unless it is JPEG and neither copy is written)."""
+        if self.with_raw:
+            return open_scale(root + RAW + "/", index, read_only=True)
+        if self.jpeg and self.with_ome_zarr:
+            return omezarr.open_scale(root + OME_ZARR + "/", self.multiscale.scales[index], read_only=True)
+        return open_scale(root + IMAGE + "/", index, read_only=True)
 
 
 @dataclass(frozen=True)
@@ -85,8 +110,7 @@ class Build(Wave):
             problem = pyramid.multiscale.problem()
             if problem:
                 raise TaskError(problem)
-            for volume in pyramid.volumes(store.url):
-                volume.write()
+            pyramid.write_metadata(store.url)
             if levelstore.derives_window(pyramid.options, pyramid.dtype):
                 records = levelstore.read_sample(store, job.z_range)
                 levelstore.write_window(store, from_levels(records), [r["z"] for r in records])
@@ -100,9 +124,7 @@ class Build(Wave):
             info = tiles.read_tiles_info(ctx.store)
             source = lambda lo, hi: tiles.read_block(ctx.store, info, lo, hi)  # noqa: E731
         else:
-            # Read the lossless copy when there is one, so JPEG error does not compound upwards.
-            layer = RAW if pyramid.with_raw else IMAGE
-            scale = open_scale(ctx.store.url + layer + "/", base, read_only=True)
+            scale = pyramid.open_lossless(ctx.store.url, base)
             source = lambda lo, hi: read_block(scale, lo, hi)  # noqa: E731
         bytes_in = 0
 
