@@ -13,6 +13,9 @@ def register(sub) -> None:
     p.add_argument("--port", type=int, default=0, help="port to serve on (default: any free port)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--layout", default="4panel", choices=("4panel", "xy", "xz", "yz", "3d", "xy-3d"))
+    p.add_argument("--ome-zarr", action="store_true",
+                   help="show the image from the pyramid's OME-Zarr copy (image.ome.zarr/, written with "
+                        "stages.pyramid.ome_zarr) instead of image/")
     p.add_argument("--print-url", action="store_true",
                    help="print a Neuroglancer URL and exit, starting no server: its layers read the data "
                         "from the bucket (gs://, s3://) or from --data-url")
@@ -30,10 +33,10 @@ def run(args) -> int:
     if args.print_url:
         return print_url(store, args)
     server = ViewerServer(store, args.host, args.port)
-    if not layers_of(store, server.base_url):
+    if not layers_of(store, server.base_url, ome_zarr=args.ome_zarr):
         server.close()
-        raise UserError(_nothing_to_show(store))
-    print(f"Neuroglancer: {server.url(args.layout)}", flush=True)
+        raise UserError(_nothing_to_show(store, args.ome_zarr))
+    print(f"Neuroglancer: {server.url(args.layout, ome_zarr=args.ome_zarr)}", flush=True)
     print("serving; press Ctrl-C to stop", flush=True)
     try:
         server.serve_forever()
@@ -48,12 +51,15 @@ def print_url(store, args) -> int:
         root = browser_data_root(store.url, args.data_url)
     except ValueError as e:
         raise UserError(str(e)) from None
-    state = viewer_state(store, "", args.layout, data_root=root)
+    state = viewer_state(store, "", args.layout, data_root=root, ome_zarr=args.ome_zarr)
     if not state["layers"]:
-        raise UserError(_nothing_to_show(store))
+        raise UserError(_nothing_to_show(store, args.ome_zarr))
     print(viewer_url(args.client, state))
     return 0
 
 
-def _nothing_to_show(store) -> str:
+def _nothing_to_show(store, ome_zarr: bool) -> str:
+    if ome_zarr:
+        return (f"no volume to show under {store.url} (image.ome.zarr/ or segmentation/): has the job run, "
+                "with stages.pyramid.ome_zarr?")
     return f"no volume to show under {store.url} (image/ or segmentation/): has the job run?"
