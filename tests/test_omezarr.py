@@ -167,3 +167,24 @@ def test_outputs_line_describes_the_copy(built):
     resolution = "x".join(f"{r:g}" for r in case["resolution"])
     assert (f"{omezarr.NAME + '/':24}OME-Zarr 0.5 {volume.dtype.name}: {size} voxels of {resolution} nm, "
             f"{len(info['scales'])} scales, zarr v3 sharded, zstd") in describe_outputs(store)
+
+
+def test_a_retried_task_rewrites_the_same_bytes(built):
+    """Tasks are retried: running the last wave's tasks again (they read the scale the wave before
+    wrote, which stays) leaves every object of the copy byte-identical."""
+    from emcore import jobroot
+    from emcore.stage import TaskContext
+    from functions.pyramid.stage import Build, BlockTask
+    case, volume, store, dest, ms = built
+    job = load_job(json.loads(jobroot.read_job(store)))
+    wave = len(ms.layouts) - 1
+    assert wave > 0, "the case must have a later wave"
+    before = {p: p.read_bytes() for p in (dest / omezarr.NAME).rglob("*") if p.is_file()}
+    written_at = {p: p.stat().st_mtime_ns for p in before}
+    plan = json.loads(store.read(jobroot.plan_key(f"pyramid.{wave}")))
+    with shard_side(case.get("shard_side", SHARD_SIDE)):
+        for index, params in enumerate(plan["tasks"]):
+            Build(wave).run(TaskContext(job, store, "pyramid", str(wave), index), BlockTask(**params))
+    after = {p: p.read_bytes() for p in (dest / omezarr.NAME).rglob("*") if p.is_file()}
+    assert any(p.stat().st_mtime_ns != t for p, t in written_at.items()), "the tasks wrote nothing"
+    assert after == before
