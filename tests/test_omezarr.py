@@ -188,3 +188,17 @@ def test_a_retried_task_rewrites_the_same_bytes(built):
     after = {p: p.read_bytes() for p in (dest / omezarr.NAME).rglob("*") if p.is_file()}
     assert any(p.stat().st_mtime_ns != t for p, t in written_at.items()), "the tasks wrote nothing"
     assert after == before
+
+
+def test_the_plan_cost_counts_the_copy(built):
+    """`emctl plan`'s estimate: one more write per scale a task writes."""
+    from emcore import jobroot
+    from functions.pyramid.stage import Build, BlockTask
+    case, volume, store, dest, ms = built
+    config = json.loads(jobroot.read_job(store))
+    without = json.loads(json.dumps(config))
+    without["stages"]["pyramid"]["ome_zarr"] = False
+    for wave, layout in enumerate(ms.layouts):
+        task = BlockTask(**json.loads(store.read(jobroot.plan_key(f"pyramid.{wave}")))["tasks"][0])
+        writes = Build(wave).cost(load_job(config), task, store)["writes"]
+        assert writes - Build(wave).cost(load_job(without), task, store)["writes"] == len(layout.scales)
