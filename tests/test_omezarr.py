@@ -202,3 +202,32 @@ def test_the_plan_cost_counts_the_copy(built):
         task = BlockTask(**json.loads(store.read(jobroot.plan_key(f"pyramid.{wave}")))["tasks"][0])
         writes = Build(wave).cost(load_job(config), task, store)["writes"]
         assert writes - Build(wave).cost(load_job(without), task, store)["writes"] == len(layout.scales)
+
+
+def test_emctl_view_ome_zarr_layer(built):
+    """`emctl view --ome-zarr`: the image layer reads the copy through Neuroglancer's zarr3 source
+    (rendered and compared in test_browser); 16-bit data through the JPEG layer's window."""
+    from orchestrator.viewer import layers_of
+    case, volume, store, dest, ms = built
+    (image,) = [layer for layer in layers_of(store, "http://x", ome_zarr=True) if layer["type"] == "image"]
+    assert image["name"] == omezarr.NAME and image["source"] == f"zarr3://http://x/data/{omezarr.NAME}/"
+    window = case["pyramid"].get("window")
+    assert image.get("shaderControls") == ({"normalized": {"range": window}} if window else None)
+    (plain,) = [layer for layer in layers_of(store, "http://x") if layer["type"] == "image"]
+    assert plain["source"] == "precomputed://http://x/data/image"
+
+
+def test_emctl_view_ome_zarr_without_a_copy_says_what_to_do(tmp_path):
+    import subprocess
+    import sys
+    stack = smooth_stack(40, 30, 2)
+    write_pngs(tmp_path / "raw", stack)
+    job = load_job({"id": "plain", "source": str(tmp_path / "raw"), "maxz": 1, "dest": str(tmp_path / "out"),
+                    "stages": {"pyramid": {"block": [32, 32, 32], "chunk": [16, 16, 16]}}})
+    store = open_storage(job.dest)
+    engine.submit_job(store, job)
+    LocalRunner(job, store, workers=0).run()
+    done = subprocess.run([sys.executable, "-m", "orchestrator.cli.main", "view", str(tmp_path / "out"),
+                           "--ome-zarr", "--print-url", "--data-url", "http://x/"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "stages.pyramid.ome_zarr" in done.stderr, (done.returncode, done.stderr)

@@ -30,12 +30,14 @@ def register(sub) -> None:
 def run(args) -> int:
     from orchestrator.viewer import ViewerServer, layers_of
     store = job_root(args.job)
+    if args.ome_zarr:
+        _require_ome_zarr(store)
     if args.print_url:
         return print_url(store, args)
     server = ViewerServer(store, args.host, args.port)
     if not layers_of(store, server.base_url, ome_zarr=args.ome_zarr):
         server.close()
-        raise UserError(_nothing_to_show(store, args.ome_zarr))
+        raise UserError(_nothing_to_show(store))
     print(f"Neuroglancer: {server.url(args.layout, ome_zarr=args.ome_zarr)}", flush=True)
     print("serving; press Ctrl-C to stop", flush=True)
     try:
@@ -53,13 +55,18 @@ def print_url(store, args) -> int:
         raise UserError(str(e)) from None
     state = viewer_state(store, "", args.layout, data_root=root, ome_zarr=args.ome_zarr)
     if not state["layers"]:
-        raise UserError(_nothing_to_show(store, args.ome_zarr))
+        raise UserError(_nothing_to_show(store))
     print(viewer_url(args.client, state))
     return 0
 
 
-def _nothing_to_show(store, ome_zarr: bool) -> str:
-    if ome_zarr:
-        return (f"no volume to show under {store.url} (image.ome.zarr/ or segmentation/): has the job run, "
-                "with stages.pyramid.ome_zarr?")
+def _require_ome_zarr(store) -> None:
+    """--ome-zarr asks for the copy: refuse rather than show a view without it."""
+    from emcore import omezarr
+    if not store.exists(f"{omezarr.NAME}/{omezarr.ZARR_JSON}"):
+        raise UserError(f"no OME-Zarr copy under {store.url} ({omezarr.NAME}/{omezarr.ZARR_JSON} does not exist): "
+                        "run the pyramid with stages.pyramid.ome_zarr: true, or view image/ without --ome-zarr")
+
+
+def _nothing_to_show(store) -> str:
     return f"no volume to show under {store.url} (image/ or segmentation/): has the job run?"
