@@ -74,7 +74,8 @@ def write_metadata(url: str, multiscale: Multiscale, data_type: str, name: str) 
     store = open_storage(url)
     shards = multiscale.shard_shapes()
     for s in multiscale.scales:
-        store.write(f"{s.index}/{ZARR_JSON}", _json_bytes(array_metadata(s, multiscale.chunk, shards[s.index], data_type)))
+        metadata = array_metadata(s, multiscale.chunk, shards[s.index], data_type)
+        store.write(f"{s.index}/{ZARR_JSON}", _json_bytes(metadata))
     # The group last: a reader that finds it finds every scale it names.
     store.write(ZARR_JSON, _json_bytes(group_metadata(multiscale.scales, name)))
 

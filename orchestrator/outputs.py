@@ -64,7 +64,8 @@ def _ome_zarr(store: Storage) -> list[str]:
     ome = group["attributes"]["ome"]
     (multiscale,) = ome["multiscales"]
     size = "x".join(str(n) for n in reversed(scale0["shape"]))
-    resolution = "x".join(f"{r:g}" for r in reversed(multiscale["datasets"][0]["coordinateTransformations"][0]["scale"]))
+    scale_transform = multiscale["datasets"][0]["coordinateTransformations"][0]
+    resolution = "x".join(f"{r:g}" for r in reversed(scale_transform["scale"]))
     return [f"{omezarr.NAME + '/':24}OME-Zarr {ome['version']} {scale0['data_type']}: {size} voxels of "
             f"{resolution} nm, {len(multiscale['datasets'])} scales, zarr v3 sharded, zstd"]
 
