@@ -18,7 +18,7 @@ import numpy as np
 from emcore.protocol import MAX_WAVE_TASKS
 from emcore.stage import TaskError
 from emcore.precomputed import Precomputed, ScaleMeta
-from emcore.volume import Scale, downsample, offset_problem, open_scale, pyramid_scales, sharding_for, write_block
+from emcore.volume import Scale, downsample, offset_problem, pyramid_scales, shard_shape, sharding_for, write_block
 
 
 # Shards are at most this many voxels a side (8 chunks of 64): a 1024-voxel block holds several,
@@ -76,14 +76,24 @@ class Multiscale:
     def problem(self) -> str | None:
         return offset_problem(self.scales)
 
-    def sharding(self) -> dict[int, dict]:
+    def _owned_boxes(self) -> dict[int, list[int]]:
+        """Per scale, the largest box a shard may fill: within one task's block at that scale,
+        and at most `shard_box`."""
         out = {}
         for w in self.layouts:
             base_factor = (1, 1, 1) if w.base is None else self.scales[w.base].factor
             for i in w.scales:
-                box = [min(b, s) for b, s in zip(block_at(self.scales[i], base_factor, self.block), shard_box(self.chunk))]
-                out[i] = sharding_for(self.scales[i].size, self.chunk, box)
+                out[i] = [min(b, s) for b, s in zip(block_at(self.scales[i], base_factor, self.block),
+                                                    shard_box(self.chunk))]
         return out
+
+    def sharding(self) -> dict[int, dict]:
+        """Per scale, the precomputed `sharding` whose shards lie inside one task's block."""
+        return {i: sharding_for(self.scales[i].size, self.chunk, box) for i, box in self._owned_boxes().items()}
+
+    def shard_shapes(self) -> dict[int, list[int]]:
+        """Per scale, the same shards as `sharding` as (x, y, z) voxels, for zarr's sharding codec."""
+        return {i: shard_shape(self.scales[i].size, self.chunk, box) for i, box in self._owned_boxes().items()}
 
     def volume(self, url: str, layer_type: str, data_type: str, encoding: str, jpeg_quality: int | None = None,
                **references: str) -> Precomputed:
@@ -110,8 +120,10 @@ class Multiscale:
 
     def write(self, wave: int, lo, data: np.ndarray, method: str, layers) -> list[int]:
         """Write `data`, the wave's input block at `lo` (origin-relative), at every scale the wave
-        owns. `layers` is a list of (url, convert) pairs: the same scales go to each layer after
-        `convert` (e.g. the 8-bit view for a JPEG layer). Returns the scales written."""
+        owns. `layers` is a list of (open, convert) pairs: `open(index)` is a layer's scale as a
+        writable TensorStore array indexed [x, y, z(, channel)] in volume coordinates, and the
+        same scales go to each layer after `convert` (e.g. the 8-bit view for a JPEG layer).
+        Returns the scales written."""
         hi = [a + n for a, n in zip(lo, data.shape[:3])]
 
         def part(plo, phi):
@@ -143,8 +155,8 @@ class Multiscale:
 
         def put(index, array, at_lo):
             at = [o + a // r for o, a, r in zip(self.scales[index].voxel_offset, at_lo, relative(index))]
-            for url, convert in layers:
-                write_block(open_scale(url, index), at, convert(array))
+            for open_layer, convert in layers:
+                write_block(open_layer(index), at, convert(array))
 
         first_piece = [s * r for s, r in zip(shard_box(self.chunk), relative(indices[0]))]
         pieces = blocks_within(lo, hi, first_piece)

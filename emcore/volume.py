@@ -103,6 +103,15 @@ def _bits(n: int) -> int:
     return max(0, math.ceil(math.log2(n))) if n > 1 else 0
 
 
+def _shard_bits(size, chunk, block) -> tuple[list[int], list[int]]:
+    """(log2 of the chunks a shard spans along each axis, bits of each axis's chunk grid)."""
+    grid = [-(-s // c) for s, c in zip(size, chunk)]
+    per_block = [b // c for b, c in zip(block, chunk)]
+    j = min(_bits(p) for p in per_block)
+    bits = [_bits(g) for g in grid]
+    return [min(j, b) for b in bits], bits
+
+
 def sharding_for(size, chunk, block) -> dict | None:
     """Sharding whose shards are aligned boxes of chunks lying inside `block`-sized boxes.
 
@@ -111,11 +120,8 @@ def sharding_for(size, chunk, block) -> dict | None:
     up to that axis's own bit count, so the lowest sum(min(j, bits_d)) bits span 2^min(j, bits_d)
     chunks along axis d: an aligned box that fits in the block when 2^j chunks do.
     """
-    grid = [-(-s // c) for s, c in zip(size, chunk)]
-    per_block = [b // c for b, c in zip(block, chunk)]
-    j = min(_bits(p) for p in per_block)
-    bits = [_bits(g) for g in grid]
-    in_shard = sum(min(j, b) for b in bits)
+    spans, bits = _shard_bits(size, chunk, block)
+    in_shard = sum(spans)
     total = sum(bits)
     minishard_bits = min(in_shard, 6)
     return {
@@ -127,6 +133,15 @@ def sharding_for(size, chunk, block) -> dict | None:
         "minishard_index_encoding": "gzip",
         "data_encoding": "raw",
     }
+
+
+def shard_shape(size, chunk, block) -> list[int]:
+    """The voxels one of `sharding_for`'s shards spans along each axis (x, y, z): the same boxes
+    for a format whose shards are a regular grid (zarr v3's sharding codec), so that they too lie
+    inside one block. Along an axis with fewer chunks than a shard spans it reaches past the
+    volume's end, as the precomputed shard does."""
+    spans, _ = _shard_bits(size, chunk, block)
+    return [c << s for c, s in zip(chunk, spans)]
 
 
 def open_scale(url: str, scale_index: int, read_only: bool = False, complete: bool = False):
@@ -165,7 +180,8 @@ def read_block(store, lo, hi) -> np.ndarray:
 def write_block(store, lo, array: np.ndarray) -> None:
     hi = [int(a) + n for a, n in zip(lo, array.shape[:3])]
     sel = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
-    store[sel + (0,)].write(array).result()
+    view = store[sel + (0,)] if store.domain.rank == 4 else store[sel]
+    view.write(array).result()
 
 
 def downsample(array: np.ndarray, step, method: str) -> np.ndarray:

@@ -2,6 +2,8 @@
 tests and benchmarks that look at one task or one wave at a time."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 
 def plan(stage, job, store, wave: str) -> list[dict]:
     """The wave's tasks as its plan stores them (JSON objects)."""
@@ -24,3 +26,16 @@ def run_stage(stage, job, store) -> dict[str, list[dict]]:
         wave = waves[len(summaries)]
         summaries[wave] = [run(stage, job, store, wave, i, p) for i, p in enumerate(plan(stage, job, store, wave))]
     return summaries
+
+
+@contextmanager
+def shard_side(voxels: int):
+    """Shards of at most `voxels` a side while inside (the tasks run in this process), so that a
+    small block holds several shards and is built piece by piece, as a 1024^3 block is."""
+    from emcore import multiscale
+    default = multiscale.SHARD_SIDE
+    multiscale.SHARD_SIDE = voxels
+    try:
+        yield
+    finally:
+        multiscale.SHARD_SIDE = default

@@ -14,7 +14,8 @@ MESH_COUNT_LIMIT = 20000
 
 def describe_outputs(store: Storage) -> list[str]:
     lines = []
-    for describe in (_alignment, _volume("image"), _volume("image_raw"), _segmentation, _meshes, _skeletons):
+    for describe in (_alignment, _volume("image"), _volume("image_raw"), _ome_zarr, _segmentation, _meshes,
+                     _skeletons):
         lines += describe(store)
     return lines
 
@@ -51,6 +52,22 @@ def _volume(name: str):
             return []
         return [f"{name + '/':24}{info.layer_type} {info.data_type}: {_geometry(info)}"]
     return describe
+
+
+def _ome_zarr(store: Storage) -> list[str]:
+    from emcore import omezarr
+    try:
+        group = json.loads(store.read(f"{omezarr.NAME}/{omezarr.ZARR_JSON}"))
+        scale0 = json.loads(store.read(f"{omezarr.NAME}/0/{omezarr.ZARR_JSON}"))
+    except NotFound:
+        return []
+    ome = group["attributes"]["ome"]
+    (multiscale,) = ome["multiscales"]
+    size = "x".join(str(n) for n in reversed(scale0["shape"]))
+    scale_transform = multiscale["datasets"][0]["coordinateTransformations"][0]
+    resolution = "x".join(f"{r:g}" for r in reversed(scale_transform["scale"]))
+    return [f"{omezarr.NAME + '/':24}OME-Zarr {ome['version']} {scale0['data_type']}: {size} voxels of "
+            f"{resolution} nm, {len(multiscale['datasets'])} scales, zarr v3 sharded, zstd"]
 
 
 def _segment_voxels(store: Storage, info: Precomputed) -> tuple[list[int], list[int]]:

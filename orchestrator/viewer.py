@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
+from emcore import levelstore, omezarr
+from emcore.jobroot import stage_options
 from emcore.precomputed import Precomputed
 from emcore.storage import BadKey, FileStorage, NotFound, Storage
 
@@ -132,9 +134,11 @@ def _size(store: Storage, key: str) -> int | None:
     return None
 
 
-def layers_of(store: Storage, base_url: str, data_root: str | None = None) -> list[dict]:
+def layers_of(store: Storage, base_url: str, data_root: str | None = None, ome_zarr: bool = False) -> list[dict]:
     """Neuroglancer layers for the volumes present in the job root, read by the browser at
-    `data_root` (default: this server's, under `base_url`)."""
+    `data_root` (default: this server's, under `base_url`). `ome_zarr`: the image layer is the
+    pyramid's OME-Zarr copy (`stages.pyramid.ome_zarr`) instead of image/, and is absent where the
+    job wrote none."""
     data_root = (data_root or f"{base_url}/{DATA}").rstrip("/")
     layers = []
     for name, kind in (("image", "image"), ("segmentation", "segmentation")):
@@ -142,12 +146,31 @@ def layers_of(store: Storage, base_url: str, data_root: str | None = None) -> li
         if info is None:
             continue
         layer = {"type": kind, "source": f"precomputed://{data_root}/{name}", "name": name}
-        if kind == "image" and info.data_type == "uint8":
-            layer["shader"] = "#uicontrol invlerp normalized\nvoid main() { emitGrayscale(normalized()); }"
+        if kind == "image" and ome_zarr:
+            if not store.exists(f"{omezarr.NAME}/{omezarr.ZARR_JSON}"):
+                continue
+            # Neuroglancer reads the OME 0.5 multiscales and maps its z, y, x axes to the view's
+            # x, y, z by name. The copy keeps the source's sample type: 16-bit data is shown
+            # through the window the JPEG layer was made with.
+            layer.update(source=f"zarr3://{data_root}/{omezarr.NAME}/", name=omezarr.NAME, shader=_GREY)
+            sample_type = json.loads(store.read(f"{omezarr.NAME}/0/{omezarr.ZARR_JSON}"))["data_type"]
+            window = _window(store) if sample_type != "uint8" else None
+            if window:
+                layer["shaderControls"] = {"normalized": {"range": window}}
+        elif kind == "image" and info.data_type == "uint8":
+            layer["shader"] = _GREY
         if kind == "segmentation":
             layer.update(_mesh_selection(store, info))
         layers.append(layer)
     return layers
+
+
+_GREY = "#uicontrol invlerp normalized\nvoid main() { emitGrayscale(normalized()); }"
+
+
+def _window(store: Storage) -> list[int] | None:
+    """The 16-bit window of the job's JPEG layer: its option, else the one its plan derived."""
+    return (stage_options(store, "pyramid") or {}).get("window") or levelstore.read_window(store)
 
 
 def _mesh_selection(store: Storage, info: Precomputed) -> dict:
@@ -172,10 +195,13 @@ def _mesh_selection(store: Storage, info: Precomputed) -> dict:
     return {"segments": [str(i) for i in shown], "selectedAlpha": 0.5, "notSelectedAlpha": 0.3}
 
 
-def viewer_state(store: Storage, base_url: str, layout: str = "4panel", data_root: str | None = None) -> dict:
-    layers = layers_of(store, base_url, data_root)
+def viewer_state(store: Storage, base_url: str, layout: str = "4panel", data_root: str | None = None,
+                 ome_zarr: bool = False) -> dict:
+    layers = layers_of(store, base_url, data_root, ome_zarr)
     state: dict = {"layers": layers, "layout": layout}
-    info = Precomputed.read_if_present(store.url + layers[0]["name"]) if layers else None
+    # The first layer's geometry: an OME-Zarr copy's is that of image/, always written beside it.
+    first = layers[0]["name"] if layers else None
+    info = Precomputed.read_if_present(store.url + ("image" if first == omezarr.NAME else first)) if first else None
     if info is not None and info.scales:
         s0 = info.scale(0)
         state["dimensions"] = {axis: [r * 1e-9, "m"] for axis, r in zip("xyz", s0.resolution)}
@@ -215,8 +241,8 @@ class ViewerServer:
         self.httpd.daemon_threads = True
         self.base_url = f"http://{host}:{bound}/v/{token}"
 
-    def url(self, layout: str = "4panel") -> str:
-        return viewer_url(self.base_url, viewer_state(self.store, self.base_url, layout))
+    def url(self, layout: str = "4panel", ome_zarr: bool = False) -> str:
+        return viewer_url(self.base_url, viewer_state(self.store, self.base_url, layout, ome_zarr=ome_zarr))
 
     def start_background(self) -> "ViewerServer":
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()

@@ -76,11 +76,15 @@ def wait_ready(driver, timeout: float, hold: float = 1.0) -> float:
 @contextlib.contextmanager
 def emctl_view(dest: str, *args: str, timeout: float = 30.0):
     """Run `emctl view DEST ARGS` as a subprocess; yield (process, the Neuroglancer URL it printed).
-    The process is terminated (by its own handle) on exit."""
+    The process is terminated (by its own handle) on exit. It runs the code under test: the
+    checkout holding these tests comes first on its path, as it does on pytest's, so an `emctl`
+    installed (editable) from another checkout does not run that checkout's code."""
     emctl = os.path.join(os.path.dirname(sys.executable), "emctl")
     command = [emctl] if os.path.exists(emctl) else [sys.executable, "-m", "orchestrator.cli.main"]
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [checkout, os.environ.get("PYTHONPATH")]))}
     proc = subprocess.Popen(command + ["view", dest, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, env=env)
     try:
         url, seen = None, []
         deadline = time.monotonic() + timeout

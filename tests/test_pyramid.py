@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from cloudvolume import CloudVolume
 from emcore import jobroot
 from emcore import multiscale
 from emcore.job import load_job
+from emtest.inprocess import shard_side
 from emcore.storage import open_storage
 from functions.pyramid.stage import TIDY, TIDY_SECTIONS
 from orchestrator import engine
@@ -49,17 +49,6 @@ def run_case(tmp_path, case):
     with shard_side(case.get("shard_side", multiscale.SHARD_SIDE)):
         LocalRunner(job, store, workers=0).run()
     return as_xyz(stack), store
-
-
-@contextmanager
-def shard_side(voxels: int):
-    """Shards of at most `voxels` a side while inside (the tasks run in this process)."""
-    default = multiscale.SHARD_SIDE
-    multiscale.SHARD_SIDE = voxels
-    try:
-        yield
-    finally:
-        multiscale.SHARD_SIDE = default
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))

@@ -120,9 +120,15 @@ def assert_pyramid(url: str, volume: np.ndarray, pool, layer_type: str):
 def test_precomputed_image_gets_every_scale_equal_to_numpy_means(tmp_path):
     volume = image_volume()
     src = write_cloudvolume(tmp_path / "src", volume, "image")
-    store = run(tmp_path, {"url": src})
+    store = run(tmp_path, {"url": src}, ome_zarr=True)
     assert_pyramid(store.url + "image/", volume, mean_downsample, "image")
     assert not store.exists("tiles/info"), "nothing is rendered for a volume input"
+    # The OME-Zarr copy of a volume input, read by zarr-python (z, y, x), is the same pyramid.
+    import zarr
+    group = zarr.open_group(str(tmp_path / "out" / "image.ome.zarr"), mode="r")
+    _, scales = read_scales(store.url + "image/")
+    for mip, want in enumerate(scales):
+        np.testing.assert_array_equal(np.asarray(group[str(mip)][:]).transpose(2, 1, 0), want, err_msg=f"scale {mip}")
     waves = json.loads(store.read(".emctl/job.json"))
     assert "align" not in waves["stages"]
 
@@ -237,6 +243,8 @@ def test_a_four_dimensional_array_and_a_wrong_type_are_refused(tmp_path):
     src = write_cloudvolume(tmp_path / "seg", segmentation_volume(), "segmentation")
     with pytest.raises(TaskError, match=r"pyramid.volume.layer_type: 'image', but .*info says 'segmentation'"):
         run(tmp_path / "c", {"url": src, "layer_type": "image"})
+    with pytest.raises(TaskError, match=r"pyramid.ome_zarr: the OME-Zarr copy is of an image; .* is a segmentation"):
+        run(tmp_path / "d", {"url": src}, ome_zarr=True)
 
 
 @pytest.mark.parametrize("stages, field", [

@@ -62,7 +62,8 @@ def _relations(layout: Layout, task: BlockTask, local: np.ndarray, ids: np.ndarr
 
 
 def _segmentation(ctx: TaskContext) -> list:
-    return [(ctx.store.url + SEGMENTATION + "/", lambda a: a)]
+    url = ctx.store.url + SEGMENTATION + "/"
+    return [(lambda index: open_scale(url, index), lambda a: a)]
 
 
 class Blocks(Wave):

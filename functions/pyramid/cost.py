@@ -21,6 +21,6 @@ def block_cost(job, pyramid, level: int, lo: list[int], hi: list[int]) -> dict:
     else:
         # An existing volume's chunking is not read by a plan: counted as if it were ours.
         reads = math.prod(math.ceil(e / c) for e, c in zip(extent, ms.chunk))
-    layers = 2 if pyramid.with_raw else 1
+    layers = 1 + pyramid.with_raw + pyramid.with_ome_zarr
     return {"bytes_in": voxels * np.dtype(pyramid.dtype).itemsize, "reads": reads,
             "writes": len(layout.scales) * layers}

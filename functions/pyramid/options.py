@@ -84,6 +84,10 @@ OPTIONS = Section(
               doc="Encoding of `image/`: jpeg for viewing (16-bit data is windowed to 8 bits), or lossless raw."),
         Field("jpeg_quality", "int", 90, minimum=1, maximum=100, doc="JPEG quality."),
         Field("raw", "bool", False, doc="Also write a lossless copy in the source's sample type under `image_raw/`."),
+        Field("ome_zarr", "bool", False,
+              doc="Also write the pyramid as OME-Zarr 0.5 under `image.ome.zarr/` (Zarr v3, sharded, zstd): the "
+                  "same scales in the source's sample type, lossless, for OME-Zarr tools; `emctl view --ome-zarr` "
+                  "shows it."),
         Field("keep_tiles", "bool", False,
               doc="Keep the rendered sections (`<dest>/tiles/`, as large as the stack) after the pyramid is built; "
                   "by default a last wave (`pyramid.tidy`) deletes them."),

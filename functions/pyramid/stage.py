@@ -5,7 +5,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from emcore import levelstore, tiles
+from emcore import levelstore, omezarr, tiles
 from emcore.job import Job
 from emcore.multiscale import Multiscale
 from emcore.stage import Stage, TaskContext, TaskError, Wave
@@ -16,7 +16,7 @@ from functions.pyramid.cost import block_cost
 from functions.pyramid.source import ExistingVolume
 from functions.pyramid.window import from_levels, to_uint8
 
-IMAGE, RAW, SEGMENTATION = "image", "image_raw", "segmentation"
+IMAGE, RAW, SEGMENTATION, OME_ZARR = "image", "image_raw", "segmentation", omezarr.NAME
 TIDY = "tidy"
 TIDY_SECTIONS = 256      # sections per tidy task: a few thousand deletes, well within a task's time
 
@@ -43,6 +43,7 @@ class Pyramid:
         self.multiscale = Multiscale(size, resolution, offset, self.options["chunk"], self.options["block"])
         self.jpeg = self.options["encoding"] == "jpeg" and not self.segmentation
         self.with_raw = self.options["raw"] and self.jpeg
+        self.with_ome_zarr = self.options["ome_zarr"]
 
     def problem(self) -> str | None:
         """What makes this input unfit for the options, before anything is written."""
@@ -53,6 +54,9 @@ class Pyramid:
             if self.options["window"] is None:
                 return (f"pyramid.window: the volume at {self.volume.url} holds uint16, and its JPEG layer needs a "
                         "window (no sections are rendered whose levels would give one), or use encoding raw")
+        if self.segmentation and self.with_ome_zarr:
+            return (f"pyramid.ome_zarr: the OME-Zarr copy is of an image; the volume at {self.volume.url} is a "
+                    "segmentation: leave ome_zarr out")
         problem = self.multiscale.problem()
         return f"pyramid.volume: {self.volume.url}: {problem}" if problem and self.volume is not None else problem
 
@@ -76,19 +80,40 @@ class Pyramid:
             raise TaskError(f"{self.store.url}{levelstore.WINDOW_KEY} does not exist: the pyramid's first plan writes it")
         return window
 
-    def layers(self, root: str) -> list[tuple[str, Any]]:
+    def write_metadata(self, root: str) -> None:
+        """Every layer's metadata, before any task writes data."""
+        for volume in self.volumes(root):
+            volume.write()
+        if self.with_ome_zarr:
+            omezarr.write_metadata(root + OME_ZARR + "/", self.multiscale, self.dtype, IMAGE)
+
+    def layers(self, root: str) -> list[tuple[Any, Any]]:
+        """(open a scale, convert) for each layer a block task writes (`Multiscale.write`)."""
+        precomputed = lambda name: lambda index: open_scale(root + name + "/", index)  # noqa: E731
         if self.segmentation:
-            return [(root + SEGMENTATION + "/", lambda a: a)]
+            return [(precomputed(SEGMENTATION), lambda a: a)]
         window = self.window()
-        out = [(root + IMAGE + "/", (lambda a: to_uint8(a, window)) if self.jpeg else (lambda a: a))]
+        out = [(precomputed(IMAGE), (lambda a: to_uint8(a, window)) if self.jpeg else (lambda a: a))]
         if self.with_raw:
-            out.append((root + RAW + "/", lambda a: a))
+            out.append((precomputed(RAW), lambda a: a))
+        if self.with_ome_zarr:
+            # The source's sample type, lossless, whatever `encoding` is: it equals image_raw/ (or
+            # image/ when that is raw), and OME-Zarr readers are analysis tools, not only viewers.
+            scales = self.multiscale.scales
+            out.append((lambda index: omezarr.open_scale(root + OME_ZARR + "/", scales[index]), lambda a: a))
         return out
 
-    def written(self) -> str:
-        """The layer later waves read their input from: the lossless copy when there is one, so
-        JPEG error does not compound upwards."""
-        return SEGMENTATION if self.segmentation else RAW if self.with_raw else IMAGE
+    def open_lossless(self, root: str, index: int):
+        """Scale `index` of a layer holding the source's values, read by later waves so that JPEG
+        error does not compound upwards: image_raw/, else the OME-Zarr copy, else image/ (lossless
+        itself unless it is JPEG and neither copy is written); a segmentation's own layer."""
+        if self.segmentation:
+            return open_scale(root + SEGMENTATION + "/", index, read_only=True)
+        if self.with_raw:
+            return open_scale(root + RAW + "/", index, read_only=True)
+        if self.jpeg and self.with_ome_zarr:
+            return omezarr.open_scale(root + OME_ZARR + "/", self.multiscale.scales[index], read_only=True)
+        return open_scale(root + IMAGE + "/", index, read_only=True)
 
 
 @dataclass(frozen=True)
@@ -117,8 +142,7 @@ class Build(Wave):
             problem = pyramid.problem()
             if problem:
                 raise TaskError(problem)
-            for volume in pyramid.volumes(store.url):
-                volume.write()
+            pyramid.write_metadata(store.url)
             if pyramid.volume is None and levelstore.derives_window(pyramid.options, pyramid.dtype):
                 records = levelstore.read_sample(store, job.z_range)
                 levelstore.write_window(store, from_levels(records), [r["z"] for r in records])
@@ -140,7 +164,7 @@ class Build(Wave):
             info = tiles.read_tiles_info(ctx.store)
             source = lambda lo, hi: tiles.read_block(ctx.store, info, lo, hi)  # noqa: E731
         else:
-            scale = open_scale(ctx.store.url + pyramid.written() + "/", base, read_only=True)
+            scale = pyramid.open_lossless(ctx.store.url, base)
             source = lambda lo, hi: read_block(scale, lo, hi)  # noqa: E731
         bytes_in = 0
 

@@ -13,6 +13,9 @@ def register(sub) -> None:
     p.add_argument("--port", type=int, default=0, help="port to serve on (default: any free port)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--layout", default="4panel", choices=("4panel", "xy", "xz", "yz", "3d", "xy-3d"))
+    p.add_argument("--ome-zarr", action="store_true",
+                   help="show the image from the pyramid's OME-Zarr copy (image.ome.zarr/, written with "
+                        "stages.pyramid.ome_zarr) instead of image/")
     p.add_argument("--print-url", action="store_true",
                    help="print a Neuroglancer URL and exit, starting no server: its layers read the data "
                         "from the bucket (gs://, s3://) or from --data-url")
@@ -27,13 +30,15 @@ def register(sub) -> None:
 def run(args) -> int:
     from orchestrator.viewer import ViewerServer, layers_of
     store = job_root(args.job)
+    if args.ome_zarr:
+        _require_ome_zarr(store)
     if args.print_url:
         return print_url(store, args)
     server = ViewerServer(store, args.host, args.port)
-    if not layers_of(store, server.base_url):
+    if not layers_of(store, server.base_url, ome_zarr=args.ome_zarr):
         server.close()
         raise UserError(_nothing_to_show(store))
-    print(f"Neuroglancer: {server.url(args.layout)}", flush=True)
+    print(f"Neuroglancer: {server.url(args.layout, ome_zarr=args.ome_zarr)}", flush=True)
     print("serving; press Ctrl-C to stop", flush=True)
     try:
         server.serve_forever()
@@ -48,11 +53,19 @@ def print_url(store, args) -> int:
         root = browser_data_root(store.url, args.data_url)
     except ValueError as e:
         raise UserError(str(e)) from None
-    state = viewer_state(store, "", args.layout, data_root=root)
+    state = viewer_state(store, "", args.layout, data_root=root, ome_zarr=args.ome_zarr)
     if not state["layers"]:
         raise UserError(_nothing_to_show(store))
     print(viewer_url(args.client, state))
     return 0
+
+
+def _require_ome_zarr(store) -> None:
+    """--ome-zarr asks for the copy: refuse rather than show a view without it."""
+    from emcore import omezarr
+    if not store.exists(f"{omezarr.NAME}/{omezarr.ZARR_JSON}"):
+        raise UserError(f"no OME-Zarr copy under {store.url} ({omezarr.NAME}/{omezarr.ZARR_JSON} does not exist): "
+                        "run the pyramid with stages.pyramid.ome_zarr: true, or view image/ without --ome-zarr")
 
 
 def _nothing_to_show(store) -> str:
