@@ -240,6 +240,11 @@ def test_a_four_dimensional_array_and_a_wrong_type_are_refused(tmp_path):
     write_tensorstore(tmp_path / "f", np.zeros((8, 8, 8), np.float32), "zarr", "zyx")
     with pytest.raises(TaskError, match=r"holds float32; an segmentation pyramid takes uint8"):
         run(tmp_path / "b", {"url": str(tmp_path / "f"), "layer_type": "segmentation"})
+    # An OME-Zarr image (emctl's own copy) is a group: the message names its full-resolution array.
+    store = run(tmp_path / "g", {"url": write_cloudvolume(tmp_path / "img", image_volume(), "image")}, ome_zarr=True)
+    with pytest.raises(TaskError, match=r"image.ome.zarr/ is a zarr group, not an array: name one of its arrays, "
+                                        r"e.g. .*image.ome.zarr/0/ \(its full resolution\)"):
+        run(tmp_path / "h", {"url": store.url + "image.ome.zarr"})
     src = write_cloudvolume(tmp_path / "seg", segmentation_volume(), "segmentation")
     with pytest.raises(TaskError, match=r"pyramid.volume.layer_type: 'image', but .*info says 'segmentation'"):
         run(tmp_path / "c", {"url": src, "layer_type": "image"})

@@ -74,6 +74,7 @@ class ExistingVolume:
             found = cls(url, driver, "xyz", first.size, meta.data_type, declared, first.resolution,
                         first.voxel_offset, coarser)
         else:
+            _refuse_group(url, driver)
             axes = options["axes"] or _named_axes(url, driver) or DEFAULT_AXES[driver]
             store = _open(url, driver)
             if store.rank != 3:
@@ -148,6 +149,25 @@ def _open(url: str, driver: str):
                        context=context()).result()
     except ValueError as e:
         raise TaskError(f"pyramid.volume: {url} is not a readable {driver} array: {e}") from None
+
+
+def _refuse_group(url: str, driver: str) -> None:
+    """A zarr v3 group (an OME-Zarr image, say) holds arrays but is none: name the arrays its OME
+    multiscales list, the full resolution first, so the user can give one."""
+    if driver != "zarr3":
+        return
+    import json
+    try:
+        meta = json.loads(open_storage(url).read("zarr.json"))
+    except (NotFound, StorageError, ValueError):
+        return
+    if meta.get("node_type") != "group":
+        return
+    multiscales = ((meta.get("attributes") or {}).get("ome") or {}).get("multiscales") or [{}]
+    paths = [d.get("path") for d in multiscales[0].get("datasets", []) if isinstance(d, dict)]
+    hint = f": name one of its arrays, e.g. {url}{paths[0]}/ (its full resolution)" if paths else \
+        ": name one of its arrays"
+    raise TaskError(f"pyramid.volume: {url} is a zarr group, not an array{hint}")
 
 
 def _named_axes(url: str, driver: str) -> str | None:
