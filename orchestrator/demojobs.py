@@ -56,7 +56,8 @@ def synthetic_jobs(directory: str, sections: int = SECTIONS) -> list[dict]:
         "dest": os.path.join(directory, "out"), "resolution": list(RESOLUTION),
         "stages": {
             "align": {},
-            "pyramid": {"raw": True},
+            # The OME-Zarr copy too, so that the README's zarr-python example reads the demo's.
+            "pyramid": {"raw": True, "ome_zarr": True},
             # Cytoplasm ~185, membranes ~70 at 8 nm. Four chunks (`chunk` follows from block).
             "cc": {"descriptor": "<dest>/image_raw/", "scale": 1, "ccthresh": 140, "connectivity": 6,
                    "szthresh": 2000, "block": [256, 256, 64]},

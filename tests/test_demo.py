@@ -18,6 +18,7 @@ import urllib.parse
 
 import numpy as np
 import pytest
+from cloudvolume import CloudVolume
 
 from tests.browser import (correlation, data_panels, emctl_view, headless_chromium, missing_browser,
                            wait_ready, xy_panel_sampling)
@@ -55,7 +56,6 @@ def test_the_demo_ends_with_what_each_stage_wrote(demo):
 @pytest.mark.browser
 def test_neuroglancer_shows_image_segmentation_and_meshes(demo, tmp_path):
     import cv2
-    from cloudvolume import CloudVolume
     reason = missing_browser()
     if reason:
         pytest.skip(reason)
@@ -119,11 +119,14 @@ def test_the_readme_reads_every_output(demo):
         readme = f.read()
     section = readme[readme.index("## Reading the outputs"):readme.index("## In the cloud")]
     blocks = re.findall(r"```python\n(.*?)```", section, re.S)
-    assert len(blocks) == 2, "a CloudVolume and a TensorStore example"
+    assert len(blocks) == 3, "a CloudVolume, an OME-Zarr and a TensorStore example"
     names: dict = {}
     for code in blocks:
         exec(code.replace('dest = "demo-data/out"', f'dest = "{demo[0] / "out"}"'), names)
     assert names["section"].shape == names["section_ts"].shape and np.array_equal(names["section"], names["section_ts"])
+    # The OME-Zarr copy holds the lossless values (image_raw/'s), z, y, x.
+    lossless = CloudVolume(f"file://{demo[0] / 'out'}/image_raw", mip=0, progress=False)[:, :, 10][:, :, 0, 0]
+    assert np.array_equal(names["section_zarr"].T, lossless)
     assert np.array_equal(names["labels"], names["labels_ts"]) and names["labels"].max() > 0
     (mesh,) = names["mesh"].values()
     # A real surface: every edge shared by exactly two triangles (closed), with extent in x, y and z.
