@@ -79,18 +79,19 @@ def elastic() -> None:
     doc, _ = align_memory.align(case.images, resolution=case.resolution)
     matrices = [s["matrix"] for s in doc["sections"]]
     affine = align_score.score(case, align_memory.placements(doc)).figures
-    print(f"\nelastic case, seamless stage (flow, vote 3) after emctl's affine:")
+    print(f"\nelastic case, seamless stage (vote 3) after emctl's affine, each estimator at mip 1 and 2:")
     print(f"  affine only      pair median {affine['pair_median']:.2f} px, p95 {affine['pair_p95_regular']:.2f}, "
           f"continuity {np.nanmean(align_score.continuity(case.images, matrices)):.3f}")
-    for mip in (1, 2):
+    for estimator, mip in ((e, m) for e in ("correlation", "flow") for m in (1, 2)):
         with tempfile.TemporaryDirectory() as tmp:
             start = _cpu()
-            summaries, job, store = seamless_memory.fields(case.images, doc, case.resolution, tmp, mip=mip)
+            summaries, job, store = seamless_memory.fields(case.images, doc, case.resolution, tmp, mip=mip,
+                                                           estimator=estimator)
             cpu = (_cpu() - start) / len(case.images)
             f = align_score.score(case, seamless_memory.placements(doc, job, store)).figures
             found = [read_field(store, job, z) for z in range(len(case.images))]
             pairs = [p for s in summaries["pairs"] for p in s["pairs"]]
-            print(f"  + seamless mip {mip} pair median {f['pair_median']:.2f} px, p95 {f['pair_p95_regular']:.2f}, "
+            print(f"  + {estimator:<11} mip {mip} pair median {f['pair_median']:.2f} px, p95 {f['pair_p95_regular']:.2f}, "
                   f"continuity {np.nanmean(align_score.continuity(case.images, matrices, fields=found)):.3f}; "
                   f"pair NCC {np.median([p['ncc_affine'] for p in pairs]):.2f} -> "
                   f"{np.median([p['ncc_field'] for p in pairs]):.2f}; {cpu:.2f} CPU s/section")

@@ -156,8 +156,12 @@ def test_vote_solves_consistent_fields_up_to_the_prior():
 
 
 def test_options():
-    assert OPTIONS.validate({}) == {"estimator": "flow", "model": None, "mip": 2, "patch": 1024, "overlap": 128,
-                                    "vote": 3, "smoothness": 4.0}
+    assert OPTIONS.validate({}) == {"estimator": "correlation", "model": None, "template": 48, "search": 8, "mip": 1,
+                                    "patch": 1024, "overlap": 128, "vote": 3, "smoothness": 4.0}
+    with pytest.raises(ConfigError, match="estimator: must be one of"):
+        OPTIONS.validate({"estimator": "sift"})
+    with pytest.raises(ConfigError, match="model: is only used by the 'onnx' estimator"):
+        OPTIONS.validate({"estimator": "correlation", "model": "gs://b/m.onnx"})
     with pytest.raises(ConfigError, match="model: is required when estimator is 'onnx'"):
         OPTIONS.validate({"estimator": "onnx"})
     with pytest.raises(ConfigError, match="overlap: must be less than half of patch"):

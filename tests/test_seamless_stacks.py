@@ -89,6 +89,10 @@ def write_job(stack: Stack, root: str, **seamless) -> tuple:
     source = open_storage(root + "raw/")
     for z, image in enumerate(stack.images):
         source.write(f"img{z:05d}.png", cv2.imencode(".png", image)[1].tobytes())
+    # These stacks test the stage's geometry (pair fields, vote, apply) against a known warp, with
+    # the estimator that recovers it on the sample tissue (flow: 0.15 px); which estimator suits
+    # real sections is measured on real ones (test_seamless_real.py, docs/align.md).
+    seamless = {"estimator": "flow", **seamless}
     config = {"id": "seamless-test", "source": source.url, "dest": store.url, "maxz": len(stack.images) - 1,
               "resolution": [8, 8, 40], "stages": {"align": {}, "seamless": seamless}}
     from functions.align.options import OPTIONS as ALIGN

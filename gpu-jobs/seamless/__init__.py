@@ -5,7 +5,9 @@ field per section so that local warps (compression, knife chatter, folds) that n
 follow are undone at render time, in the same single resampling as the affine.
 
 Modules (science first, I/O last):
-  flow.py       the CPU estimator (multi-scale optical flow) and the smoothness regulariser
+  correlation.py the default CPU estimator: templates matched by normalized cross-correlation,
+                weak and inconsistent matches dropped (chosen on real sections, docs/align.md)
+  flow.py       the estimator interface, multi-scale optical flow, and the smoothness regulariser
   patches.py    patch grid and blending windows, so patch borders leave no seams
   onnx_model.py the ONNX Runtime estimator (a user's model, CUDA when present)
   vote.py       vector voting: a robust per-pixel consensus of all pair fields across z

@@ -76,5 +76,8 @@ def estimator_for(options: dict) -> Estimator:
     process: a GPU worker loads its model once for all its tasks)."""
     if options["estimator"] == "flow":
         return FlowEstimator()
+    if options["estimator"] == "correlation":
+        from seamless.correlation import CorrelationEstimator
+        return CorrelationEstimator(options["template"], options["search"])
     from seamless.onnx_model import OnnxEstimator
     return OnnxEstimator.for_url(options["model"], options["patch"], options["overlap"])

@@ -5,7 +5,7 @@ from emcore.schema import Field, Section
 def _check(options: dict) -> tuple[str, str] | None:
     if options["estimator"] == "onnx" and options["model"] is None:
         return "model", "is required when estimator is 'onnx' (the URL of an .onnx file)"
-    if options["estimator"] == "flow" and options["model"] is not None:
+    if options["estimator"] != "onnx" and options["model"] is not None:
         return "model", "is only used by the 'onnx' estimator; remove it or set estimator to 'onnx'"
     if 2 * options["overlap"] >= options["patch"]:
         return "overlap", f"must be less than half of patch ({options['patch']}), got {options['overlap']}"
@@ -18,11 +18,18 @@ OPTIONS = Section(
     "estimated against its `vote` predecessors, outliers voted out, and applied by render "
     "together with the affine in one resampling. Fields are stored under `<dest>/seamless/`.",
     fields=(
-        Field("estimator", "choice", "flow", choices=("flow", "onnx"),
-              doc="'flow': multi-scale optical flow on the CPU, no model needed; 'onnx': `model` run with ONNX Runtime (CUDA when present)."),
+        Field("estimator", "choice", "correlation", choices=("flow", "correlation", "onnx"),
+              doc="'flow': multi-scale optical flow on the CPU, no model needed; 'correlation': templates on a grid "
+                  "matched by normalized cross-correlation, weak and inconsistent matches dropped, the rest "
+                  "interpolated (CPU; measured on real sections in docs/align.md); 'onnx': `model` run with ONNX "
+                  "Runtime (CUDA when present)."),
+        Field("template", "int", 48, minimum=8, maximum=1024,
+              doc="'correlation' only: side of the square templates, in pixels at `mip`; they lie half a template apart."),
+        Field("search", "int", 8, minimum=1, maximum=256,
+              doc="'correlation' only: how far, in pixels at `mip`, a template is looked for around where the affine puts it."),
         Field("model", "url", None, nullable=True,
               doc="URL of the .onnx model for the 'onnx' estimator: (source, target) patches in, 2-channel pull field out (docs/seamless.md)."),
-        Field("mip", "int", 2, minimum=0, maximum=8,
+        Field("mip", "int", 1, minimum=0, maximum=8,
               doc="Fields are estimated and stored at 2**mip frame pixels per sample; render interpolates them."),
         Field("patch", "int", 1024, minimum=16, maximum=8192,
               doc="'onnx' only: side of the square patches the model sees, in pixels at `mip`."),
