@@ -4,7 +4,7 @@
 
 A pair of EM-like sections (orchestrator/samplestack.py tissue, the second warped by a smooth
 field of a few pixels) goes through what one pairs task does per neighbour: shrink to the mip,
-estimate, regularise. Estimators: the CPU optical flow (no model), and ONNX Runtime on the CPU
+estimate, regularise. Estimators: patch correlation and optical flow on the CPU (no model), and ONNX Runtime on the CPU
 with a small convolutional model built here (3 layers, 2 -> 16 -> 16 -> 2 channels, 3x3), run
 over 1024-pixel patches with 128 of overlap (at mip 0 that is 9 patches of a 2048 section).
 For scale, render's cost with a field (one remap) against the affine alone (warpAffine).
@@ -74,6 +74,7 @@ def main(argv=None) -> None:
     import cv2
     from emcore import fields
     from seamless import flow
+    from seamless.correlation import CorrelationEstimator
     from seamless.onnx_model import OnnxEstimator
     from seamless.stage import shrink_into_frame
     repeats = 1 if args.quick else 3
@@ -89,6 +90,7 @@ def main(argv=None) -> None:
         small = [shrink_into_frame(im, identity, mip, grid) for im in (a, b)]
         shrink = timed(lambda: shrink_into_frame(a, identity, mip, grid), repeats)
         estimate = {
+            "correlation (CPU, default)": lambda: flow.smooth(CorrelationEstimator()(*small), 4.0),
             "flow (CPU, no model)": lambda: flow.smooth(flow.FlowEstimator()(*small), 4.0),
             "onnx (CPU, 3-layer conv)": lambda: flow.smooth(onnx(*small), 4.0),
         }
