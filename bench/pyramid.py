@@ -29,7 +29,7 @@ every process's peak resident memory and CPU time.
   ingest+ign  the copy's ingest (timed separately) plus the igneous row: igneous end to end from
            the same PNGs, still without a JPEG mip 0. The ingest decodes with libspng (pyspng),
            as emctl and the bound do: the decoder is not what is compared.
-  bound    a process pool of N: emctl's PNG decoding (emcore/images.py) of every section, then
+  bound    (bench/pyramid_bound.py) a process pool of N: emctl's PNG decoding (emcore/images.py) of every section, then
            JPEG encoding (simplejpeg,
            libjpeg-turbo as TensorStore's encoder, quality 90) of every 64^3 chunk of scale 0,
            laid out as Neuroglancer's JPEG chunks (64 x 4096 images). Nothing is written. Its
@@ -230,55 +230,6 @@ def run_igneous(layer: str, workers: int) -> dict:
     return result
 
 
-# ----------------------------------------------------------------------------------- bound
-
-def _bound_slab(args) -> tuple[float, float, int]:
-    """Decode sections [z0, z1) and JPEG-encode every 64^3 chunk they make: (decode s, encode s, bytes)."""
-    import simplejpeg
-
-    from emcore.images import decode_png
-    stack, z0, z1 = args
-    t0 = time.process_time()
-    slab = None
-    for i, z in enumerate(range(z0, z1)):
-        with open(os.path.join(stack, PATTERN % z), "rb") as f:
-            data = f.read()
-        image = decode_png(data, PATTERN % z)
-        if slab is None:
-            slab = np.empty((z1 - z0,) + image.shape, image.dtype)
-        slab[i] = image
-    t1 = time.process_time()
-    depth, height, width = slab.shape
-    nbytes = 0
-    for y in range(0, height, CHUNK):
-        for x in range(0, width, CHUNK):
-            block = slab[:, y:y + CHUNK, x:x + CHUNK]            # (z, y, x): one chunk
-            # Neuroglancer's JPEG chunk: an image x wide and y*z tall.
-            image = np.ascontiguousarray(block).reshape(-1, block.shape[2], 1)
-            nbytes += len(simplejpeg.encode_jpeg(image, quality=QUALITY, colorspace="GRAY"))
-    return t1 - t0, time.process_time() - t1, nbytes
-
-
-def bound_child(stack: str, sections: int, workers: int) -> None:
-    slabs = [(stack, z, min(z + CHUNK, sections)) for z in range(0, sections, CHUNK)]
-    t0 = time.perf_counter()
-    # The same allocator setting as emctl's workers: the bound must not pay page faults emctl avoids.
-    from emcore.allocator import keep_freed_memory
-    with ProcessPoolExecutor(workers, initializer=keep_freed_memory) as pool:
-        parts = list(pool.map(_bound_slab, slabs))
-    seconds = time.perf_counter() - t0
-    print(json.dumps({"seconds": seconds, "decode_cpu": sum(p[0] for p in parts),
-                      "encode_cpu": sum(p[1] for p in parts), "jpeg_bytes": sum(p[2] for p in parts)}))
-
-
-def run_bound(stack: str, sections: int, workers: int) -> dict:
-    wall, cpu, sampler, done = run_tree(_self_command("--child", "bound", stack, str(sections), str(workers)),
-                                        warm=stack)
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    result.update(wall=result["seconds"], process_wall=wall, cpu=cpu, peak_task_mb=sampler.peak_worker())
-    return result
-
-
 def _row(name: str, r: dict | None, mb: float) -> str:
     if r is None:
         return f"{name:<10}{'-':>9}"
@@ -310,8 +261,6 @@ def main(argv=None) -> int:
             igneous_child(rest[0], int(rest[1]))
         elif kind == "ingest":
             ingest_child(rest[0], rest[1], int(rest[2]), int(rest[3]), int(rest[4]))
-        else:
-            bound_child(rest[0], int(rest[1]), int(rest[2]))
         return 0
     if args.quick:
         args.size, args.sections, args.repeat = 512, 128, 1
@@ -363,6 +312,7 @@ def main(argv=None) -> int:
             keep("ingest+ign", {"wall": ingest["wall"] + i["wall"], "cpu": ingest["cpu"] + i["cpu"],
                                 "peak_task_mb": max(ingest["peak_task_mb"], i["peak_task_mb"])})
         if "bound" in only:
+            from bench.pyramid_bound import run_bound
             keep("bound", run_bound(stack, sections, workers))
             print(f"  bound done: {walls['bound'][-1]:.1f} s", flush=True)
 

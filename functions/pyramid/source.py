@@ -14,7 +14,7 @@ import numpy as np
 from emcore.precomputed import InfoError, Precomputed
 from emcore.stage import TaskError
 from emcore.storage import NotFound, StorageError, open_storage
-from emcore.volume import context, kvstore_spec
+from emcore.volume import context, kvstore_spec, open_scale
 
 # (metadata object, TensorStore driver, the format's name in messages), in the order looked for.
 FORMATS = (("info", "neuroglancer_precomputed", "precomputed"), ("zarr.json", "zarr3", "zarr v3"),
@@ -43,6 +43,7 @@ class ExistingVolume:
     # A precomputed volume's coarser scales (index, resolution, size, voxel offset), kept where a
     # pyramid scale is the same.
     coarser: tuple[tuple[int, tuple, tuple, tuple], ...] = ()
+    key: str = ""               # a precomputed volume's scale 0 directory
 
     @classmethod
     def describe(cls, options: dict, resolution, voxel_offset) -> ExistingVolume:
@@ -62,7 +63,6 @@ class ExistingVolume:
             if meta.num_channels != 1:
                 raise TaskError(f"pyramid.volume: {url}info has {meta.num_channels} channels; a pyramid takes one")
             first = meta.scale(0)
-            _refuse_gzip_files(url, first.key)
             declared = meta.layer_type
             if layer_type is not None and declared != layer_type:
                 raise TaskError(f"pyramid.volume.layer_type: {layer_type!r}, but {url}info says {declared!r}")
@@ -72,10 +72,10 @@ class ExistingVolume:
             coarser = tuple((i, tuple(m.resolution), tuple(m.size), tuple(m.voxel_offset))
                             for i, m in enumerate(meta.scales) if i > 0)
             found = cls(url, driver, "xyz", first.size, meta.data_type, declared, first.resolution,
-                        first.voxel_offset, coarser)
+                        first.voxel_offset, coarser, first.key)
         else:
-            _refuse_group(url, driver)
-            axes = options["axes"] or _named_axes(url, driver) or DEFAULT_AXES[driver]
+            named = _zarr3_axes(url) if driver == "zarr3" else None
+            axes = options["axes"] or named or DEFAULT_AXES[driver]
             store = _open(url, driver)
             if store.rank != 3:
                 raise TaskError(f"pyramid.volume: {url} has {store.rank} dimensions {list(store.shape)}; a "
@@ -85,6 +85,20 @@ class ExistingVolume:
                         layer_type or "image", tuple(resolution), tuple(voxel_offset))
         found.check()
         return found
+
+    def stored_problem(self) -> str | None:
+        """What only a look at the stored chunks tells (one listing; for the plan, not every task)."""
+        if self.driver != "neuroglancer_precomputed" or not self.url.startswith("file://"):
+            return None
+        # CloudVolume on a local disk gzips each chunk into `<chunk>.gz` (on a bucket it sets the
+        # object's Content-Encoding instead); TensorStore looks for `<chunk>` and would read the
+        # whole volume as zeros. One listed object tells.
+        first = next(iter(open_storage(self.url).list(self.key.rstrip("/") + "/", page_size=1)), None)
+        if first is not None and first.endswith(".gz"):
+            return (f"pyramid.volume: {self.url}{first} is gzip-compressed into its own file (as CloudVolume "
+                    "writes to a local disk with compress=True), which TensorStore does not read: write the "
+                    "volume with compress=False, or serve it from a bucket")
+        return None
 
     def check(self) -> None:
         allowed = SEGMENTATION_TYPES if self.layer_type == "segmentation" else IMAGE_TYPES
@@ -107,7 +121,7 @@ class ExistingVolume:
         """Scale `scale` (a precomputed volume's own index) as a TensorStore array indexed
         [x, y, z] in volume coordinates."""
         if self.driver == "neuroglancer_precomputed":
-            return Precomputed.read(self.url).open(scale)[..., 0]
+            return open_scale(self.url, scale, read_only=True)[..., 0]
         store = _open(self.url, self.driver)
         order = [self.axes.index(a) for a in "xyz"]
         return store.transpose(order).translate_to[list(self.voxel_offset)]
@@ -129,19 +143,6 @@ def _detect(url: str) -> str:
     raise TaskError(f"pyramid.volume: no volume at {url}: none of {looked} exists there")
 
 
-def _refuse_gzip_files(url: str, key: str) -> None:
-    """CloudVolume on a local disk gzips each chunk into `<chunk>.gz` (on a bucket it sets the
-    object's Content-Encoding instead); TensorStore looks for `<chunk>` and would read the whole
-    volume as zeros. One listed object tells."""
-    if not url.startswith("file://"):
-        return
-    first = next(iter(open_storage(url).list(key.rstrip("/") + "/", page_size=1)), None)
-    if first is not None and first.endswith(".gz"):
-        raise TaskError(f"pyramid.volume: {url}{first} is gzip-compressed into its own file (as CloudVolume "
-                        "writes to a local disk with compress=True), which TensorStore does not read: "
-                        "write the volume with compress=False, or serve it from a bucket")
-
-
 def _open(url: str, driver: str):
     import tensorstore as ts
     try:
@@ -151,34 +152,21 @@ def _open(url: str, driver: str):
         raise TaskError(f"pyramid.volume: {url} is not a readable {driver} array: {e}") from None
 
 
-def _refuse_group(url: str, driver: str) -> None:
-    """A zarr v3 group (an OME-Zarr image, say) holds arrays but is none: name the arrays its OME
-    multiscales list, the full resolution first, so the user can give one."""
-    if driver != "zarr3":
-        return
+def _zarr3_axes(url: str) -> str | None:
+    """A zarr v3 array's `dimension_names`, when they are x, y and z in some order. A group (an
+    OME-Zarr image, say) holds arrays but is none: it is refused naming the full-resolution array
+    its OME multiscales list, so the user can give that."""
     import json
     try:
         meta = json.loads(open_storage(url).read("zarr.json"))
     except (NotFound, StorageError, ValueError):
-        return
-    if meta.get("node_type") != "group":
-        return
-    multiscales = ((meta.get("attributes") or {}).get("ome") or {}).get("multiscales") or [{}]
-    paths = [d.get("path") for d in multiscales[0].get("datasets", []) if isinstance(d, dict)]
-    hint = f": name one of its arrays, e.g. {url}{paths[0]}/ (its full resolution)" if paths else \
-        ": name one of its arrays"
-    raise TaskError(f"pyramid.volume: {url} is a zarr group, not an array{hint}")
-
-
-def _named_axes(url: str, driver: str) -> str | None:
-    """A zarr v3 array's `dimension_names`, when they are x, y and z in some order."""
-    if driver != "zarr3":
-        return None
-    import json
-    try:
-        names = json.loads(open_storage(url).read("zarr.json")).get("dimension_names")
-    except (NotFound, StorageError, ValueError):
-        return None
+        return None   # TensorStore's open then says what is wrong with it
+    if meta.get("node_type") == "group":
+        multiscales = ((meta.get("attributes") or {}).get("ome") or {}).get("multiscales") or [{}]
+        paths = [d.get("path") for d in multiscales[0].get("datasets", []) if isinstance(d, dict)]
+        hint = f", e.g. {url}{paths[0]}/ (its full resolution)" if paths else ""
+        raise TaskError(f"pyramid.volume: {url} is a zarr group, not an array: name one of its arrays{hint}")
+    names = meta.get("dimension_names")
     if isinstance(names, list) and sorted(str(n).lower() for n in names) == ["x", "y", "z"]:
         return "".join(str(n).lower() for n in names)
     return None

@@ -54,6 +54,8 @@ class Pyramid:
             if self.options["window"] is None:
                 return (f"pyramid.window: the volume at {self.volume.url} holds uint16, and its JPEG layer needs a "
                         "window (no sections are rendered whose levels would give one), or use encoding raw")
+        if self.volume is not None and (stored := self.volume.stored_problem()):
+            return stored
         if self.segmentation and self.with_ome_zarr:
             return (f"pyramid.ome_zarr: the OME-Zarr copy is of an image; the volume at {self.volume.url} is a "
                     "segmentation: leave ome_zarr out")

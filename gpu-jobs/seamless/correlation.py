@@ -12,6 +12,8 @@ section keeps its affine).
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 # Set on the real-data elastic and identity cases (bench.align_real, docs/align.md).
@@ -80,7 +82,6 @@ def consistent(shifts: np.ndarray) -> np.ndarray:
     padded[1:-1, 1:-1] = shifts
     around = np.stack([padded[1 + dy:gy + 1 + dy, 1 + dx:gx + 1 + dx]
                        for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])
-    import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)     # all-NaN neighbourhoods: dropped below
         median = np.nanmedian(around, axis=0)
