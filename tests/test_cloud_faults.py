@@ -124,7 +124,10 @@ def test_a_wave_done_dropped_for_good_stalls_until_the_sweep(cloud, reference):
     its dead-lettering): nothing is redelivered, `emctl status` says stalled, and the sweep the
     deployment schedules re-drives the job."""
     store = run_job(cloud, "swept", drop_wave_done={"wave": "align.render"})
-    status = wait_for(store, ("running",), timeout=120, settled=lambda s: s.waves[-1].state == "pending")
+    # Settled once the render wave is done and the next one never starts (before the render wave
+    # starts, the job is running with render itself pending: not yet the stall).
+    status = wait_for(store, ("running",), timeout=120,
+                      settled=lambda s: s.waves[0].state == "done" and s.waves[-1].state == "pending")
     assert [w.wave for w in status.waves][-2:] == ["align.render", "pyramid.0"]
     emctl = [sys.executable, "-m", "orchestrator.cli.main", "status", store.url]
     time.sleep(4)                     # nothing happens under the job's root: longer than --stall-after
