@@ -187,7 +187,8 @@ def main() -> None:
     cc3d26, emctl26, emctl6, igneous6 = rows[0], rows[2], rows[3], rows[4]
     print(f"emctl / igneous CCL (6-connected): {igneous6[2] / emctl6[2]:.2f}x wall, {igneous6[3] / emctl6[3]:.2f}x CPU "
           f"(target >= 2x); 26-connected emctl: {igneous6[2] / emctl26[2]:.2f}x wall")
-    print(f"emctl per core / cc3d on one core (26-connected): {cc3d26[2] * workers / emctl26[2]:.0%} by wall, "
+    # Per core: emctl's throughput divided by its worker count, against cc3d's on its one core.
+    print(f"emctl per core / cc3d on one core (26-connected): {cc3d26[2] / (emctl26[2] * workers):.0%} by wall, "
           f"{cc3d26[3] / emctl26[3]:.0%} by CPU (target >= 50%); load average {os.getloadavg()[0]:.1f}")
 
     sizes = (64, 128) if args.quick else (size // 2, size)
