@@ -22,6 +22,8 @@ import functools
 import numpy as np
 from pykdtree.kdtree import KDTree
 
+from functions.mesh.geometry import column_bounds
+
 
 class Check:
     """The distance from the input surface (points [n, 3] nm, faces) to simplifications of it
@@ -99,11 +101,14 @@ class Cubes:
         if len(points) < self.SMALLEST or reach <= 0:
             self.centre = None
             return
-        low = points.min(axis=0)
-        extent = points.max(axis=0) - low
+        low, high = column_bounds(points)
+        extent = high - low
         self.side = max(reach / 2, float(extent.max()) / 256)          # at most 257^3 cubes
         self.shape = (extent // self.side).astype(np.int64) + 1
-        cell = ((points - low) // np.float32(self.side)).astype(np.int64)
+        # Truncation is floor for these non-negative offsets, and a multiply is ~3x cheaper than
+        # a float floor division; a point rounded into the next cube is clamped or still within
+        # that cube's half-diagonal margin (see `farthest`).
+        cell = ((points - low) * np.float32(1 / self.side)).astype(np.int64)
         np.minimum(cell, self.shape - 1, out=cell)                     # float32 rounding at the top
         self.key = cell[:, 0] + self.shape[0] * (cell[:, 1] + self.shape[1] * cell[:, 2])
         self.occupied = np.flatnonzero(np.bincount(self.key, minlength=int(np.prod(self.shape))))
@@ -156,25 +161,70 @@ def surface_points(points: np.ndarray, faces: np.ndarray, spacing: float) -> tup
 
 def sample_triangles(points: np.ndarray, faces: np.ndarray, spacing: float, owners: bool = False):
     """float32 points of a regular barycentric lattice on each triangle, at most `spacing` apart
-    along its edges, without the corners; with `owners`, also the triangle of each point."""
+    along its edges, without the corners; with `owners`, also the triangle of each point.
+
+    Every triangle's lattice is read from one table of all lattices up to LATTICES_MAX steps, so
+    the points are made a batch of triangles at a time, whatever the mix of sizes (a loop over
+    the sizes present was most of the check's own time: thousands of small arrays); batches of
+    about BATCH points bound the temporaries."""
     a, b, c = (points[faces[:, i]].astype(np.float64) for i in range(3))
-    longest = np.max([np.linalg.norm(b - a, axis=1), np.linalg.norm(c - b, axis=1), np.linalg.norm(a - c, axis=1)], axis=0)
+    longest = np.sqrt(np.max([((b - a) ** 2).sum(1), ((c - b) ** 2).sum(1), ((a - c) ** 2).sum(1)], axis=0))
     steps = np.maximum(1, np.ceil(longest / spacing)).astype(np.int64)
-    out, owner = [np.zeros((0, 3), np.float32)], [np.zeros(0, np.int64)]
-    for k in np.unique(steps[steps > 1]):
-        sel = np.flatnonzero(steps == k)
-        u, v = _lattice(int(k))
+    sampled = np.flatnonzero(steps > 1)
+    k = steps[sampled]
+    inside = k <= LATTICES_MAX
+    tri, kk = sampled[inside], k[inside]
+    count = (kk + 1) * (kk + 2) // 2 - 3
+    ends = np.cumsum(count)
+    samples = np.empty((int(ends[-1]) if len(ends) else 0, 3), np.float32)
+    # In float32, the samples' own type, from each triangle's corner and edges repeated (a
+    # triangle's points are consecutive: np.repeat, not a gather, ~3x cheaper per point).
+    corner, e1, e2 = (x[tri].astype(np.float32) for x in (a, b - a, c - a))
+    u, v, start = _lattices()
+    cuts = np.unique(np.concatenate([[0], np.searchsorted(ends, np.arange(BATCH, len(samples), BATCH)), [len(tri)]]))
+    for i, j in zip(cuts[:-1], cuts[1:]):
+        base = int(ends[i - 1]) if i else 0
+        n = count[i:j]
+        row = np.arange(int(ends[j - 1]) - base) - np.repeat(ends[i:j] - n - base - start[kk[i:j]], n)
+        out = samples[base:int(ends[j - 1])]
+        out[:] = np.repeat(corner[i:j], n, axis=0)
+        out += np.repeat(e1[i:j], n, axis=0) * u[row, None]
+        out += np.repeat(e2[i:j], n, axis=0) * v[row, None]
+    parts, owner = [samples], [np.repeat(tri, count)] if owners else []
+    for kk in np.unique(k[~inside]) if not inside.all() else ():    # the rare ones longer than the table
+        sel = sampled[k == kk]
+        lu, lv = _lattice(int(kk))
         pa = a[sel][:, None]
-        out.append((pa + u * (b[sel][:, None] - pa) + v * (c[sel][:, None] - pa)).reshape(-1, 3).astype(np.float32))
+        parts.append((pa + lu[None, :, None] * (b[sel][:, None] - pa) + lv[None, :, None] * (c[sel][:, None] - pa))
+                     .reshape(-1, 3).astype(np.float32))
         if owners:
-            owner.append(np.repeat(sel, u.shape[1]))
-    return (np.concatenate(out), np.concatenate(owner)) if owners else np.concatenate(out)
+            owner.append(np.repeat(sel, len(lu)))
+    samples = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return (samples, np.concatenate(owner)) if owners else samples
+
+
+BATCH = 1 << 16
+LATTICES_MAX = 64
 
 
 @functools.lru_cache(maxsize=None)
 def _lattice(k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Barycentric coordinates (u, v), each [1, m, 1], of the points i/k, j/k (i + j <= k) of a
-    triangle other than its corners."""
+    """Barycentric coordinates (u, v) of the points i/k, j/k (i + j <= k) of a triangle other
+    than its corners."""
     i, j = np.meshgrid(np.arange(k + 1), np.arange(k + 1), indexing="ij")
     keep = (i + j <= k) & ~(((i == 0) | (i == k)) & (j == 0) | ((i == 0) & (j == k)))
-    return (i[keep] / k)[None, :, None], (j[keep] / k)[None, :, None]
+    return i[keep] / k, j[keep] / k
+
+
+@functools.lru_cache(maxsize=None)
+def _lattices() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The lattices of 2..LATTICES_MAX steps end to end (~44,000 rows): u, v, and where step
+    count k's rows start."""
+    start = np.zeros(LATTICES_MAX + 1, np.int64)
+    u, v = [np.zeros(0)], [np.zeros(0)]
+    for k in range(2, LATTICES_MAX + 1):
+        start[k] = start[k - 1] + len(u[-1])
+        lu, lv = _lattice(k)
+        u.append(lu)
+        v.append(lv)
+    return np.concatenate(u).astype(np.float32), np.concatenate(v).astype(np.float32), start

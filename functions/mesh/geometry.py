@@ -55,17 +55,31 @@ def half_voxels(array_coords: np.ndarray, lo) -> np.ndarray:
 
 def triangle_nodes(half: np.ndarray, faces: np.ndarray, chunk, level: int = 0) -> np.ndarray:
     """Node of each triangle, from its centroid (3 x centroid = sum of its vertices: integers)."""
-    sums = half[faces[:, 0]].astype(np.int64) + half[faces[:, 1]] + half[faces[:, 2]]
     span = 6 * np.asarray(chunk, np.int64) * (1 << level)
-    return np.floor_divide(sums + 3, span)
+    # Axis by axis: gathers from one column are ~2.5x cheaper than gathers of rows of three.
+    corners = [faces[:, i].astype(np.intp) for i in range(3)]
+    nodes = np.empty((len(faces), 3), np.int64)
+    for axis in range(3):
+        column = half[:, axis].astype(np.int64)
+        nodes[:, axis] = (column[corners[0]] + column[corners[1]] + column[corners[2]] + 3) // span[axis]
+    return nodes
+
+
+def column_bounds(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column minimum and maximum of [n, 3] points. One strided pass per column: numpy's
+    `min(axis=0)` over rows of three is ~10x slower, and it ran on every piece and check."""
+    low = np.array([points[:, i].min() for i in range(points.shape[1])], points.dtype)
+    high = np.array([points[:, i].max() for i in range(points.shape[1])], points.dtype)
+    return low, high
 
 
 def box_nodes(half: np.ndarray, chunk, level: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The nodes (as triangle_nodes places them) of the lowest and the highest possible triangle
     centroid over these vertices: any triangle on them lies in a node between the two."""
     span = 6 * np.asarray(chunk, np.int64) * (1 << level)
-    return (np.floor_divide(3 * half.min(axis=0).astype(np.int64) + 3, span),
-            np.floor_divide(3 * half.max(axis=0).astype(np.int64) + 3, span))
+    low, high = column_bounds(half)
+    return (np.floor_divide(3 * low.astype(np.int64) + 3, span),
+            np.floor_divide(3 * high.astype(np.int64) + 3, span))
 
 
 def node_origin_nm(node, chunk, resolution, voxel_offset, level: int = 0) -> np.ndarray:
