@@ -119,8 +119,11 @@ def mosaic(side: int, sections: int, directory: str) -> list[str]:
     return names
 
 
-def at_scale(side: int, sections: int) -> None:
+def at_scale(side: int, sections: int, price: bool = False) -> None:
+    """The pair wave's CPU per section on `side` px mosaics of real sections, next to the chained
+    OpenCV script's; with `price`, recorded as align.pairs for the price table (bench.throughput)."""
     import cv2
+    from bench.throughput import record_waves
     from emcore.images import decode_png
     from functions.align.options import OPTIONS, matching_factor, partners
     from functions.align.pairwave import Preparer, match_run
@@ -142,7 +145,13 @@ def at_scale(side: int, sections: int) -> None:
         print(f"\n{side} px mosaics of real sections ({mb:.1f} MB each), {sections} sections, "
               f"pairs {dict((s, statuses.count(s)) for s in set(statuses))}")
         print(f"  emctl pair wave:  {ours:.2f} CPU s/section ({ours_wall:.2f} s wall), "
-              f"{mb / ours:.1f} MB per CPU second  <- align.pairs in orchestrator/prices.json")
+              f"{mb / ours:.1f} MB per CPU second{'  <- align.pairs in orchestrator/prices.json' if price else ''}")
+        if price:
+            # Each section read once here; a job's pair task also reads the `reach` sections after
+            # its run (functions/align/cost.py), so its plan counts a little more than this run did.
+            record_waves("align_real", f"pair wave on {side} px mosaics of real ISBI sections, {sections} sections",
+                         {"align.pairs": {"tasks": 1, "bytes_in": side * side * sections,
+                                          "cpu_seconds": ours * sections}})
         if side > CHAINED_MAX_SIDE:
             print(f"  chained OpenCV:   not run above {CHAINED_MAX_SIDE} px (its brute-force matching of every "
                   "SIFT feature grows with the square of their number)")
@@ -167,7 +176,7 @@ def main() -> None:
         elastic()
     at_scale(1024, 4)
     if not args.quick:
-        at_scale(args.mosaic, 8)
+        at_scale(args.mosaic, 8, price=True)
 
 
 if __name__ == "__main__":

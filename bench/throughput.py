@@ -23,7 +23,12 @@ PRICES = os.path.join(ROOT, "orchestrator", "prices.json")
 def record(store: Storage, name: str, what: str) -> dict:
     """Save the waves of the finished job at `store` as benchmark `name`'s measurement of `what`
     (e.g. "2048x2048x512 uint8 PNGs"); returns the measured waves."""
-    measured = throughput.measure(store)
+    return record_waves(name, what, throughput.measure(store))
+
+
+def record_waves(name: str, what: str, measured: dict[str, dict]) -> dict:
+    """Save waves a benchmark timed itself ({wave: {"tasks", "bytes_in", "cpu_seconds"}}, bytes
+    as the wave's `cost()` counts them) as benchmark `name`'s measurement of `what`."""
     os.makedirs(RECORDS, exist_ok=True)
     source = (f"{name}: {what}, {datetime.date.today().isoformat()}, "
               f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
