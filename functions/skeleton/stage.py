@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import fastremap
-import kimimaro
 import numpy as np
 
 from emcore import shards, shuffle
@@ -21,7 +20,6 @@ from emcore.segmentation import Segmentation, open_segmentation, output_url
 from emcore.stage import Stage, TaskContext, TaskError, Wave
 from emcore.storage import Storage, open_storage
 from functions.skeleton import encoding, pieces
-from functions.skeleton.join import join
 from functions.skeleton.options import TEASAR_DEFAULTS
 
 NAME = "skeleton"
@@ -88,6 +86,9 @@ class Blocks(Wave):
         labels = seg.read(lo, hi)
         if options["object_ids"]:
             labels = fastremap.mask_except(labels, [int(i) for i in options["object_ids"]], in_place=True)
+        # kimimaro (with scipy under it) takes ~0.55 s to import, and every process that lists a
+        # job's waves loads every stage module (the orchestrator, emctl plan): only tasks load it.
+        import kimimaro
         skeletons = kimimaro.skeletonize(
             labels, teasar_params={**TEASAR_DEFAULTS, **options["teasar_params"]}, anisotropy=seg.resolution,
             dust_threshold=options["dust_threshold"], fix_branching=True, fix_borders=True, progress=False,
@@ -197,6 +198,7 @@ class Merge(Wave):
             for row in rows:
                 a = int(row["offset"]) - start
                 parts[int(row["id"])].append(encoding.decode(blob[a:a + int(row["size"])]))
+        from functions.skeleton.join import join    # kimimaro's: imported by tasks only, as above
         entries, vertices = [], 0
         for oid in sorted(parts):
             s = join(parts[oid], oid)
