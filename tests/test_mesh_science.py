@@ -1,7 +1,7 @@
 """The mesh stage's pure parts against independent references: the hash against CloudVolume's,
 shard files against TensorStore's sharded reader, chunked marching cubes against meshing the
-whole volume at once, simplification against a distance measured here, and the spec's partition
-rule for coarse levels."""
+whole volume at once, simplification against a distance measured here, the spec's partition
+rule for coarse levels, and the distance check's samples against a direct construction."""
 from __future__ import annotations
 
 import numpy as np
@@ -116,3 +116,37 @@ def test_coarse_levels_respect_the_octant_partition():
                 span = 2 * np.array(chunk) * (1 << (lod - 1))
                 lo = np.array(cell) * span - 1
                 assert (half >= lo).all() and (half <= lo + span).all(), (oid, lod, cell)
+
+
+def test_triangle_samples_are_the_barycentric_lattice(monkeypatch):
+    """The check's samples (bound.sample_triangles) against a direct construction: triangle by
+    triangle, the points (i/k, j/k) of its lattice other than the corners, k = ceil(longest edge /
+    spacing). Short, table-sized and longer-than-the-table triangles, in batches smaller than one
+    triangle's lattice too."""
+    from scipy.spatial import cKDTree
+
+    from functions.mesh import bound
+    rng = np.random.default_rng(5)
+    points = (rng.random((30, 3)) * [40, 40, 1800]).astype(np.float32)    # k from 1 to ~90 at 20 nm
+    faces = rng.integers(0, 30, (40, 3))
+    faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])]
+    spacing = 20.0
+    want, owner_want, steps = [], [], []
+    for t, (a, b, c) in enumerate(points[faces].astype(np.float64)):
+        k = max(1, int(np.ceil(max(np.linalg.norm(b - a), np.linalg.norm(c - b), np.linalg.norm(a - c)) / spacing)))
+        steps.append(k)
+        for i in range(k + 1):
+            for j in range(k + 1 - i):
+                if (i, j) not in ((0, 0), (k, 0), (0, k)):
+                    want.append(a + i / k * (b - a) + j / k * (c - a))
+                    owner_want.append(t)
+    want, owner_want = np.array(want), np.array(owner_want)
+    assert min(steps) <= bound.LATTICES_MAX < max(steps)        # both paths are exercised
+    for batch in (bound.BATCH, 7):
+        monkeypatch.setattr(bound, "BATCH", batch)
+        got, owner = bound.sample_triangles(points, faces, spacing, owners=True)
+        assert got.dtype == np.float32 and np.array_equal(bound.sample_triangles(points, faces, spacing), got)
+        assert np.array_equal(np.bincount(owner, minlength=len(faces)), np.bincount(owner_want, minlength=len(faces)))
+        for t in np.unique(owner_want):     # the same points per triangle, to float32 rounding
+            mine, theirs = got[owner == t].astype(np.float64), want[owner_want == t]
+            assert cKDTree(theirs).query(mine)[0].max() < 1e-2 and cKDTree(mine).query(theirs)[0].max() < 1e-2, t
