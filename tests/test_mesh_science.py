@@ -144,8 +144,9 @@ def test_triangle_samples_are_the_barycentric_lattice(monkeypatch):
     assert min(steps) <= bound.LATTICES_MAX < max(steps)        # both paths are exercised
     for batch in (bound.BATCH, 7):
         monkeypatch.setattr(bound, "BATCH", batch)
-        got, owner = bound.sample_triangles(points, faces, spacing, owners=True)
-        assert got.dtype == np.float32 and np.array_equal(bound.sample_triangles(points, faces, spacing), got)
+        longest = bound.longest_edges(points, faces)
+        got, owner = bound.sample_triangles(points, faces, longest, spacing, owners=True)
+        assert got.dtype == np.float32 and np.array_equal(bound.sample_triangles(points, faces, longest, spacing), got)
         assert np.array_equal(np.bincount(owner, minlength=len(faces)), np.bincount(owner_want, minlength=len(faces)))
         for t in np.unique(owner_want):     # the same points per triangle, to float32 rounding
             mine, theirs = got[owner == t].astype(np.float64), want[owner_want == t]

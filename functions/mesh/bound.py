@@ -51,7 +51,7 @@ class Check:
         far = long & (longest > np.sqrt(3) * limit)
         used = np.zeros(len(self.points), bool)
         used[simplified.reshape(-1)] = True
-        result = np.concatenate([self.points[used], sample_triangles(self.points, simplified[long], spacing)])
+        result = np.concatenate([self.points[used], sample_triangles(self.points, simplified[long], longest[long], spacing)])
         # Input -> simplified.
         reach = limit - self.source_cover
         if reach not in self._cubes:
@@ -63,9 +63,9 @@ class Check:
         near = float(longest[~far].max(initial=0.0)) / np.sqrt(3)
         if not far.any():
             return max(to_result, near)
-        return max(to_result, near, self._to_source(simplified[far], spacing, limit))
+        return max(to_result, near, self._to_source(simplified[far], longest[far], spacing, limit))
 
-    def _to_source(self, faces: np.ndarray, spacing: float, limit: float) -> float:
+    def _to_source(self, faces: np.ndarray, longest: np.ndarray, spacing: float, limit: float) -> float:
         """The bound from triangles to the input, by lattice samples looked up in the input's
         tree: first a lattice twice as coarse (a quarter of the samples, whose cells' cover
         2 x spacing / sqrt(3) most triangles still meet), then `spacing` for the rest."""
@@ -76,13 +76,13 @@ class Check:
             cover = step / np.sqrt(3)    # the lattice's cells have sides <= step
             if cover >= limit and step > spacing:
                 continue
-            samples, owner = sample_triangles(self.points, faces, step, owners=True)
+            samples, owner = sample_triangles(self.points, faces, longest, step, owners=True)
             distance = self._tree.query(samples, k=1, distance_upper_bound=max(0.0, limit - cover) * 1.0001)[0]
             worst = np.full(len(faces), -np.inf)
             np.maximum.at(worst, owner, distance)
             done = (worst > -np.inf) & (worst + cover <= limit)    # no samples: not known yet
             found = max(found, float((worst[done] + cover).max(initial=0.0)))
-            faces = faces[~done]
+            faces, longest = faces[~done], longest[~done]
             if len(faces) == 0:
                 return found
         return np.inf
@@ -156,19 +156,20 @@ def surface_points(points: np.ndarray, faces: np.ndarray, spacing: float) -> tup
     used = np.zeros(len(points), bool)
     used[faces.reshape(-1)] = True
     vertices = points[used].astype(np.float32)
-    return np.concatenate([vertices, sample_triangles(points, faces[long], spacing)]), cover, len(vertices)
+    return np.concatenate([vertices, sample_triangles(points, faces[long], longest[long], spacing)]), cover, len(vertices)
 
 
-def sample_triangles(points: np.ndarray, faces: np.ndarray, spacing: float, owners: bool = False):
+def sample_triangles(points: np.ndarray, faces: np.ndarray, longest: np.ndarray, spacing: float,
+                     owners: bool = False):
     """float32 points of a regular barycentric lattice on each triangle, at most `spacing` apart
     along its edges, without the corners; with `owners`, also the triangle of each point.
+    `longest`: the triangles' longest edges (longest_edges), which every caller has already.
 
     Every triangle's lattice is read from one table of all lattices up to LATTICES_MAX steps, so
     the points are made a batch of triangles at a time, whatever the mix of sizes (a loop over
     the sizes present was most of the check's own time: thousands of small arrays); batches of
     about BATCH points bound the temporaries."""
     a, b, c = (points[faces[:, i]].astype(np.float64) for i in range(3))
-    longest = np.sqrt(np.max([((b - a) ** 2).sum(1), ((c - b) ** 2).sum(1), ((a - c) ** 2).sum(1)], axis=0))
     steps = np.maximum(1, np.ceil(longest / spacing)).astype(np.int64)
     sampled = np.flatnonzero(steps > 1)
     k = steps[sampled]

@@ -103,8 +103,8 @@ def dense(shifts: np.ndarray, ys: np.ndarray, xs: np.ndarray, shape) -> np.ndarr
     grid = np.where(kept[..., None], values, filled / np.maximum(weight, 1e-6)[..., None])
     grid[(~kept) & (weight < 0.05)] = 0.0     # no measurement within a few grid steps: keep the affine
     rows, cols = shape
-    step_y = (ys[-1] - ys[0]) / max(len(ys) - 1, 1) if len(ys) > 1 else 1.0
-    step_x = (xs[-1] - xs[0]) / max(len(xs) - 1, 1) if len(xs) > 1 else 1.0
+    step_y = (ys[-1] - ys[0]) / (len(ys) - 1) if len(ys) > 1 else 1.0
+    step_x = (xs[-1] - xs[0]) / (len(xs) - 1) if len(xs) > 1 else 1.0
     gy = np.clip((np.arange(rows) - ys[0]) / step_y, 0, len(ys) - 1)
     gx = np.clip((np.arange(cols) - xs[0]) / step_x, 0, len(xs) - 1)
     coords = np.meshgrid(gy, gx, indexing="ij")
